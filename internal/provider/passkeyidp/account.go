@@ -303,7 +303,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		// code is not one.
 		Recovered: s.Provider == ID && slices.Contains(s.AMR, "otp"),
 		Codes:     codes, CSRF: p.sessionCSRF(r), Notice: notice, Error: errKey,
-		DefaultName: p.defaultName(r), ReauthMinutes: int(ReauthAfter / time.Minute),
+		DefaultName: p.defaultName(r, keys), ReauthMinutes: int(ReauthAfter / time.Minute),
 		Timeout: p.timeout(r, lang, s, "/account"),
 	}
 	d.CanAdd, d.CanChange = p.may(s)
@@ -355,9 +355,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 	}
 	_, linking := p.Finisher.(linker)
 	d.Linked, d.ShowLinked = linked, linking || len(linked) > 0
-	for _, k := range keys {
-		d.Passkeys = append(d.Passkeys, p.passkeyView(lang, k))
-	}
+	d.Passkeys = p.passkeyViews(lang, keys)
 	activity, older, err := p.activity(ctx, person.ID, lang)
 	if err != nil {
 		p.internalError(w, r, "account activity", err)
@@ -408,6 +406,31 @@ func (p *Provider) passkeyView(lang string, k *store.Passkey) passkeyView {
 		v.Name = p.Pages.T(lang, "account.passkey.unnamed")
 	}
 	return v
+}
+
+// passkeyViews is how the account page lists keys in lang: each under
+// a name none of the others reads as, so that the person, and the
+// accessible names of its buttons, can tell them apart. Passkeys that
+// share a name (typed alike when added, or stored before default names
+// were numbered) keep it for the first and are numbered for the others
+// as default names are (nameApart); the number is only shown, and a
+// rename starts from the name as stored.
+func (p *Provider) passkeyViews(lang string, keys []*store.Passkey) []passkeyView {
+	views := make([]passkeyView, 0, len(keys))
+	shown := make([]string, 0, len(keys))
+	for _, k := range keys {
+		shown = append(shown, p.passkeyView(lang, k).Name)
+	}
+	for i, k := range keys {
+		v := p.passkeyView(lang, k)
+		others := slices.Concat(shown[:i], shown[i+1:])
+		if slices.ContainsFunc(shown[:i], func(s string) bool { return store.SamePasskeyName(s, v.Name) }) {
+			v.Name = nameApart(v.Name, others)
+			shown[i] = v.Name
+		}
+		views = append(views, v)
+	}
+	return views
 }
 
 // anyReaches reports whether a login with one of keys, person's
@@ -486,20 +509,20 @@ func (p *Provider) addBegin(w http.ResponseWriter, r *http.Request) {
 		p.jsonError(w, r, http.StatusBadRequest, "bad_request")
 		return
 	}
-	// The rules of a rename (rename.go), but that an empty name gets
-	// the default.
-	name := passkeyName(req.Name)
-	if name == "" {
-		name = p.defaultName(r)
-	}
-	if passkeyNameProblem(name) != "" {
-		p.jsonError(w, r, http.StatusBadRequest, "passkey_name")
-		return
-	}
 	existing, err := p.Passkeys.ListPasskeys(ctx, person.ID)
 	if err != nil {
 		p.log().ErrorContext(ctx, "list passkeys", "err", err)
 		p.jsonError(w, r, http.StatusInternalServerError, "internal")
+		return
+	}
+	// The rules of a rename (rename.go), but that an empty name gets
+	// the default, apart from the person's other passkeys'.
+	name := passkeyName(req.Name)
+	if name == "" {
+		name = p.defaultName(r, existing)
+	}
+	if passkeyNameProblem(name) != "" {
+		p.jsonError(w, r, http.StatusBadRequest, "passkey_name")
 		return
 	}
 	// Checked when the ceremony begins, so that nobody makes a passkey

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -138,7 +139,7 @@ func (p *Provider) enrolBegin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, opts, err := p.WebAuthn.BeginRegistration(ctx, passkey.RegistrationRequest{
-		Person: person, NewPerson: true, Name: p.defaultName(r), Attempt: req.Attempt,
+		Person: person, NewPerson: true, Name: p.defaultName(r, nil), Attempt: req.Attempt,
 	})
 	if err != nil {
 		p.beginFailed(w, r, "begin enrolment", err)
@@ -182,14 +183,37 @@ func (p *Provider) newSyntheticPerson(r *http.Request, req enrolRequest, born ti
 	return nil, errors.New("no free synthetic number for that birth date")
 }
 
-// defaultName labels a new passkey: "Passkey 21 Nov 2026", "Passnøkkel
-// 21.11.2026", the date as the page's language writes dates on the other
-// pages (httpx.FormatDate), in the pages' zone, as the person's own
-// calendar has it. It is stored as it reads, and renamed, if ever, as
-// typed.
-func (p *Provider) defaultName(r *http.Request) string {
+// defaultName labels a new passkey of a person who holds others:
+// "Passkey 21 Nov 2026", "Passnøkkel 21.11.2026", the date as the page's
+// language writes dates on the other pages (httpx.FormatDate), in the
+// pages' zone, as the person's own calendar has it; numbered, "Passkey
+// 21 Nov 2026 (2)", when one of others already has that name
+// (nameApart), so that two passkeys added on one day can be told apart
+// on the account page. It is stored as it reads, and renamed, if ever,
+// as typed.
+func (p *Provider) defaultName(r *http.Request, others []*store.Passkey) string {
 	lang := p.lang(r)
-	return fmt.Sprintf(p.Pages.T(lang, "passkey.default_name"), httpx.FormatDate(lang, p.now().In(p.Pages.Location())))
+	name := fmt.Sprintf(p.Pages.T(lang, "passkey.default_name"), httpx.FormatDate(lang, p.now().In(p.Pages.Location())))
+	taken := make([]string, 0, len(others))
+	for _, k := range others {
+		taken = append(taken, k.Name)
+	}
+	return nameApart(name, taken)
+}
+
+// nameApart is name, or, when it reads as one of taken
+// (store.SamePasskeyName), name numbered with the lowest number from 2
+// up that makes it read as none of them: "Laptop (2)".
+func nameApart(name string, taken []string) string {
+	for n := 1; ; n++ {
+		try := name
+		if n > 1 {
+			try = fmt.Sprintf("%s (%d)", name, n)
+		}
+		if !slices.ContainsFunc(taken, func(t string) bool { return store.SamePasskeyName(t, try) }) {
+			return try
+		}
+	}
 }
 
 // enrolledTicket is what the enrolled page shows, once.

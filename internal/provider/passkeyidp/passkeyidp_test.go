@@ -2245,12 +2245,18 @@ func TestAddedPasskeyEndsOthersInItsWrite(t *testing.T) {
 	}
 }
 
-// addPasskey adds a new passkey in b's session, from the account page,
-// and returns where the page is sent next.
+// addPasskey adds a new passkey named Laptop in b's session, from the
+// account page, and returns where the page is sent next.
 func addPasskey(t *testing.T, b *browser) string {
 	t.Helper()
+	return addNamedPasskey(t, b, "Laptop")
+}
+
+// addNamedPasskey is addPasskey with the name typed, "" for none.
+func addNamedPasskey(t *testing.T, b *browser, name string) string {
+	t.Helper()
 	csrf := attr(t, b.get("/account").body, "data-csrf")
-	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": "Laptop"}, csrf)
+	r, begun := b.json("/account/passkeys/begin", map[string]string{"name": name}, csrf)
 	if r.status != http.StatusOK {
 		t.Fatalf("add begin: %d %v", r.status, begun)
 	}

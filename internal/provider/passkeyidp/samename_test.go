@@ -1,0 +1,52 @@
+package passkeyidp_test
+
+import (
+	"context"
+	"regexp"
+	"testing"
+)
+
+// TestSameDayPasskeysAreToldApart: a passkey added on the day of
+// another, both with the default name, gets a default name of its own,
+// and passkeys that share a name all the same (renamed alike, or stored
+// before) are named apart on the account page and in the accessible
+// names of their buttons (WCAG 2.2 SC 2.4.6, 2.4.4, 1.3.1), in every
+// language.
+func TestSameDayPasskeysAreToldApart(t *testing.T) {
+	for _, l := range []struct{ lang, remove, rename string }{
+		{"en", "Remove the passkey ", "Rename the passkey "},
+		{"nb", "Fjern passnøkkelen ", "Endre navn på passnøkkelen "},
+		{"da", "Fjern adgangsnøglen ", "Omdøb adgangsnøglen "},
+	} {
+		t.Run(l.lang, func(t *testing.T) {
+			h := newHarness(t, true)
+			b := h.browser(l.lang)
+			e := b.enrol(newDevice(false), "", "fnr")
+			addNamedPasskey(t, b, "")
+			keys, err := h.db.ListPasskeys(context.Background(), e.person)
+			if err != nil || len(keys) != 2 {
+				t.Fatalf("passkeys: %d %v", len(keys), err)
+			}
+			if keys[0].Name == keys[1].Name {
+				t.Errorf("two passkeys added on one day are both named %q", keys[0].Name)
+			}
+			// A third renamed to the first's name, as a person may.
+			h.addStoredPasskey(t, e.person, keys[0].Name)
+
+			page := b.get("/account")
+			for _, verb := range []string{l.remove, l.rename} {
+				labels := regexp.MustCompile(`aria-label="`+regexp.QuoteMeta(verb)+`([^"]*)"`).FindAllStringSubmatch(page.body, -1)
+				if len(labels) != 3 {
+					t.Fatalf("%d buttons %q…:\n%s", len(labels), verb, page.body)
+				}
+				seen := map[string]bool{}
+				for _, m := range labels {
+					if seen[m[1]] {
+						t.Errorf("two buttons are both %q%s", verb, m[1])
+					}
+					seen[m[1]] = true
+				}
+			}
+		})
+	}
+}
