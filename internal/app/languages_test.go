@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -116,5 +117,43 @@ func TestLanguageChoice(t *testing.T) {
 	}
 	if got := w.Header().Get("Content-Language"); got != "da" {
 		t.Errorf("Content-Language %q", got)
+	}
+}
+
+// TestHelpDeskIsTheHelpDesk: the help desk a text sends people to is
+// Varde's own, one desk, so Norwegian and Danish texts name it in the
+// definite form the glossary's term takes in a sentence ("kontakt
+// brukerstøtten", "kontakt supporten"), never the bare noun, which
+// reads as help of any kind.
+func TestHelpDeskIsTheHelpDesk(t *testing.T) {
+	for _, tc := range []struct {
+		glob string
+		word *regexp.Regexp
+		ok   []string
+	}{
+		{"locales/nb*.json", regexp.MustCompile(`(?i)\bbrukerstøtte\p{L}*`), []string{"brukerstøtten", "brukerstøttens"}},
+		{"locales/da*.json", regexp.MustCompile(`(?i)\bsupport\p{L}*`), []string{"supporten", "supportens"}},
+	} {
+		files, err := fs.Glob(web.Locales, tc.glob)
+		if err != nil || len(files) == 0 {
+			t.Fatalf("%s: %v %v", tc.glob, files, err)
+		}
+		for _, f := range files {
+			raw, err := fs.ReadFile(web.Locales, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cat map[string]string
+			if err := json.Unmarshal(raw, &cat); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			for key, text := range cat {
+				for _, w := range tc.word.FindAllString(text, -1) {
+					if !slices.Contains(tc.ok, strings.ToLower(w)) {
+						t.Errorf("%s %s names the help desk %q, not %q", f, key, w, tc.ok[0])
+					}
+				}
+			}
+		}
 	}
 }
