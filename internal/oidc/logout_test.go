@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"bytes"
+	"context"
 	"html"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -221,14 +223,7 @@ func TestLogoutHintMustBeAnIDToken(t *testing.T) {
 	h := newHarness(t)
 	l := h.loginBank(h.rp(bankID, bankCB), h.browser())
 	raw, _ := l.token.Extra("id_token").(string)
-	idt, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{keys.Algorithm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var claims map[string]any
-	if err := idt.UnsafeClaimsWithoutVerification(&claims); err != nil {
-		t.Fatal(err)
-	}
+	claims := idTokenClaims(t, raw)
 	tests := []struct {
 		typ    string
 		status int
@@ -325,4 +320,42 @@ func TestLogoutIgnoredRedirectIsLogged(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLogoutHintOfARetiredKeyAsksFirst: an ID token the node signed with
+// a key since retired (ADR 18) is no longer one the node can tell it
+// issued, but it is the relying party's hint all the same, sent with the
+// person it logs out: the logout goes on as one without a hint does,
+// asking the person to confirm, and never ends on an error page.
+func TestLogoutHintOfARetiredKeyAsksFirst(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	l := h.loginBank(h.rp(bankID, bankCB), b)
+	hint, _ := l.token.Extra("id_token").(string)
+	if _, err := h.db.RetirePublicKey(context.Background(), h.p.Signer.KID(), h.clock.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Add(time.Hour)
+	resp, _ := b.confirmLogout(url.Values{"id_token_hint": {hint}, "client_id": {bankID}, "post_logout_redirect_uri": {bankBye}, "state": {"x"}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != bankBye+"?state=x" {
+		t.Fatalf("confirmed logout: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if _, err := h.sessions.Current(sessionRequest(b, h.issuer)); err == nil {
+		t.Fatal("session survived logout")
+	}
+}
+
+// idTokenClaims are the claims of raw, an ID token the node issued, to
+// be signed again as another token.
+func idTokenClaims(t *testing.T, raw string) map[string]any {
+	t.Helper()
+	idt, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{keys.Algorithm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claims map[string]any
+	if err := idt.UnsafeClaimsWithoutVerification(&claims); err != nil {
+		t.Fatal(err)
+	}
+	return claims
 }
