@@ -17,8 +17,9 @@ import (
 )
 
 // A person renames a passkey so as to tell it from the others: a phone,
-// a laptop and a security key all named "Passkey 22 Nov 2026" cannot be
-// told apart when one of them is lost and must be removed. The account
+// a laptop and a security key named "Passkey 22 Nov 2026", "Passkey 22
+// Nov 2026 (2)" and "(3)" (defaultName) are hard to tell apart when one
+// of them is lost and must be removed. The account
 // page links to a page of its own per passkey (GET), whose form (POST)
 // makes the change. The rules are removal's: a session whose login may
 // change the account (changeForm: CSRF token, a recent login at
