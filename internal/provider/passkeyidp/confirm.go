@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
@@ -172,13 +173,8 @@ func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, s *store.Se
 	if !ok {
 		return
 	}
-	var key *store.Passkey
-	for _, k := range keys {
-		if bytes.Equal(k.CredentialID, credID) {
-			key = k
-		}
-	}
-	if key == nil {
+	i := slices.IndexFunc(keys, func(k *store.Passkey) bool { return bytes.Equal(k.CredentialID, credID) })
+	if i < 0 {
 		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
 		return
 	}
@@ -186,8 +182,9 @@ func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, s *store.Se
 		p.renderAccount(w, r, http.StatusConflict, "", "account.err.last")
 		return
 	}
-	lang := p.lang(r)
-	p.Pages.Render(w, r, http.StatusOK, "account_confirm_removal", lang, p.removePasskeyPage(lang, p.passkeyView(lang, key),
+	key, lang := keys[i], p.lang(r)
+	// Named as the account page, where the person chose it, names it.
+	p.Pages.Render(w, r, http.StatusOK, "account_confirm_removal", lang, p.removePasskeyPage(lang, p.passkeyViews(lang, keys)[i],
 		len(keys)-1, codes, p.sessionCSRF(r), p.changeTimeout(r, lang, s, credentialPage(removePath, key))))
 }
 

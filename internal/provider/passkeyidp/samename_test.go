@@ -3,6 +3,7 @@ package passkeyidp_test
 import (
 	"context"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +49,23 @@ func TestSameDayPasskeysAreToldApart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRemovingOneOfTwoAlikeNamesTheShownName: the page that asks before
+// removing a passkey names it as the account page does, so a person who
+// chose "Laptop (2)" there is asked about "Laptop (2)".
+func TestRemovingOneOfTwoAlikeNamesTheShownName(t *testing.T) {
+	h := newHarness(t, true)
+	b := h.browser("en")
+	e := b.enrol(newDevice(false), "", "fnr")
+	h.addStoredPasskey(t, e.person, "Laptop")
+	second := h.addStoredPasskey(t, e.person, "laptop")
+	page := b.get("/account")
+	if !strings.Contains(page.body, `aria-label="Remove the passkey laptop (2)"`) {
+		t.Fatalf("account page does not number the second Laptop:\n%s", page.body)
+	}
+	if r := b.get("/account/passkeys/remove?credential=" + second); !strings.Contains(r.body, "<title>Remove the passkey “laptop (2)”?") {
+		t.Errorf("confirmation page: %d\n%s", r.status, r.body)
 	}
 }
