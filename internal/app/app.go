@@ -1206,11 +1206,7 @@ func (a *App) sweep(ctx context.Context) {
 // anchorEvery.
 func (a *App) housekeep(ctx context.Context) {
 	now := a.now()
-	if n, err := a.Store.DeleteExpired(ctx, now); err != nil {
-		a.log.Warn("sweep expired records", "err", err)
-	} else if n > 0 {
-		a.log.Debug("swept expired records", "n", n)
-	}
+	a.sweepExpired(ctx, now)
 	a.forgetAddresses(ctx, now)
 	for _, k := range a.signingKeys() {
 		a.keepPublished(ctx, k)
@@ -1227,6 +1223,35 @@ func (a *App) housekeep(ctx context.Context) {
 	if now.Sub(a.anchored) >= anchorEvery {
 		a.logAnchor(ctx, now)
 	}
+}
+
+// sweepExpired deletes the expired short-lived records, logging one
+// line for each kind that could not be swept (the others were): each
+// error names its table.
+func (a *App) sweepExpired(ctx context.Context, now time.Time) {
+	n, err := a.Store.DeleteExpired(ctx, now)
+	for _, err := range unjoin(err) {
+		a.log.Warn("sweep expired records", "err", err)
+	}
+	if n > 0 {
+		a.log.Debug("swept expired records", "n", n)
+	}
+}
+
+// unjoin is the errors errors.Join joined into err, or err alone; none
+// if err is nil.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // forgetAddresses deletes the client addresses of audit events older
