@@ -131,6 +131,9 @@ type App struct {
 	lock *sqlstore.NodeLock
 	// anchored is when housekeep last logged the audit log's head.
 	anchored time.Time
+	// sweepFailures counts the tables whose sweep of expired records
+	// failed, one a round each (sweepExpired).
+	sweepFailures prometheus.Counter
 	// addrsDeleted counts the audit events' addresses housekeeping
 	// deleted after audit.address_retention (forgetAddresses).
 	addrsDeleted prometheus.Counter
@@ -579,7 +582,13 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		Name: "varde_audit_addresses_held",
 		Help: "Client addresses of audit events past audit.address_retention that a hold (varde audit hold) kept at this node's last housekeeping round.",
 	})
-	reg.MustRegister(a.addrsDeleted, a.addrsHeld)
+	// A count that keeps rising: some expired records are not deleted
+	// and pile up; the log names the table and says why.
+	a.sweepFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "varde_store_sweep_failures_total",
+		Help: "Sweeps of one table's expired records that failed, one a housekeeping round for each table.",
+	})
+	reg.MustRegister(a.addrsDeleted, a.addrsHeld, a.sweepFailures)
 
 	// Clients taken out of the file go first, so that none of them
 	// stands in the way of the file's clients below.
@@ -1206,11 +1215,7 @@ func (a *App) sweep(ctx context.Context) {
 // anchorEvery.
 func (a *App) housekeep(ctx context.Context) {
 	now := a.now()
-	if n, err := a.Store.DeleteExpired(ctx, now); err != nil {
-		a.log.Warn("sweep expired records", "err", err)
-	} else if n > 0 {
-		a.log.Debug("swept expired records", "n", n)
-	}
+	a.sweepExpired(ctx, now)
 	a.forgetAddresses(ctx, now)
 	for _, k := range a.signingKeys() {
 		a.keepPublished(ctx, k)
@@ -1227,6 +1232,36 @@ func (a *App) housekeep(ctx context.Context) {
 	if now.Sub(a.anchored) >= anchorEvery {
 		a.logAnchor(ctx, now)
 	}
+}
+
+// sweepExpired deletes the expired short-lived records, logging and
+// counting (sweepFailures) each kind that could not be swept (the others
+// were): each error names its table.
+func (a *App) sweepExpired(ctx context.Context, now time.Time) {
+	n, err := a.Store.DeleteExpired(ctx, now)
+	for _, err := range unjoin(err) {
+		a.sweepFailures.Inc()
+		a.log.Warn("sweep expired records", "err", err)
+	}
+	if n > 0 {
+		a.log.Debug("swept expired records", "n", n)
+	}
+}
+
+// unjoin is the errors errors.Join joined into err, or err alone; none
+// if err is nil.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
 }
 
 // forgetAddresses deletes the client addresses of audit events older

@@ -437,8 +437,13 @@ func TestHousekeepLogsAuditAnchors(t *testing.T) {
 // ends.
 func clockedNode(t *testing.T, now *time.Time, log *slog.Logger) *app.App {
 	t.Helper()
-	env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test",
-		"VARDE_STORE_DSN": filepath.Join(t.TempDir(), "varde.db")}
+	return clockedNodeAt(t, filepath.Join(t.TempDir(), "varde.db"), now, log)
+}
+
+// clockedNodeAt is clockedNode with its SQLite database at path.
+func clockedNodeAt(t *testing.T, path string, now *time.Time, log *slog.Logger) *app.App {
+	t.Helper()
+	env := map[string]string{"VARDE_ISSUER": "http://localhost:8080", "VARDE_NODE": "test", "VARDE_STORE_DSN": path}
 	cfg, err := config.Load("", func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)

@@ -764,7 +764,11 @@ type Sweeper interface {
 	// had any (the tombstone a replayed code leaves, which must outlive
 	// the code) goes TombstoneAge after its revocation. It returns how
 	// many records it removed. Webhook deliveries delivered or abandoned
-	// go FinishedDeliveryAge after they were made.
+	// go FinishedDeliveryAge after they were made. A kind of record it
+	// cannot sweep keeps none of the others from being swept: the error
+	// joins one error for each that failed, naming it. A session whose
+	// stored record cannot be read is removed still, its end recorded
+	// for nobody.
 	DeleteExpired(ctx context.Context, now time.Time) (int64, error)
 }
 

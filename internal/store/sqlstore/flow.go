@@ -244,10 +244,21 @@ func scanSessionThen(s scanner, more ...any) (*store.Session, error) {
 		decodeStringsInto("amr", amr, &ss.AMR),
 		decodeStringsInto("clients", clients, &ss.Clients),
 	); err != nil {
-		return nil, err
+		return nil, &undecodableSession{id: ss.ID, err: err}
 	}
 	return &ss, nil
 }
+
+// undecodableSession is the error of a session row that was read but
+// whose amr or clients do not decode, with the row's ID, so that the
+// sweep can delete it still (sweepEnds).
+type undecodableSession struct {
+	id  string
+	err error
+}
+
+func (e *undecodableSession) Error() string { return e.err.Error() }
+func (e *undecodableSession) Unwrap() error { return e.err }
 
 // CreateSession implements store.Sessions; ErrConflict if the ID is
 // taken. With events, or a way in to read (wayInHeldIn), it is one

@@ -140,19 +140,32 @@ func (db *DB) DeleteExpired(ctx context.Context, now time.Time) (int64, error) {
 		db.authReqs.prune(now)
 		db.sessions.pruneIf(func(s *store.Session) bool { return !store.SessionLive(s, now, idle) })
 	}
+	// A table whose sweep fails is left until the next round, and the
+	// tables after it are swept still: one table that cannot be swept
+	// (a row that does not decode, a statement the database refuses)
+	// must not keep every other from being, round after round.
+	var errs []error
 	for _, sw := range db.st.sweep {
-		for {
-			found, removed, err := db.sweepOnce(ctx, sw, micros(now), prune)
-			total += removed
-			if err != nil {
-				return total, fmt.Errorf("delete expired: %w", err)
-			}
-			if found < sweepChunk {
-				break
-			}
+		removed, err := db.sweepAll(ctx, sw, micros(now), prune)
+		total += removed
+		if err != nil {
+			errs = append(errs, fmt.Errorf("delete expired %s: %w", sw.name, err))
 		}
 	}
-	return total, nil
+	return total, errors.Join(errs...)
+}
+
+// sweepAll runs sw chunk after chunk until a chunk finds fewer than
+// sweepChunk rows or fails; removed counts the rows of every chunk that
+// committed.
+func (db *DB) sweepAll(ctx context.Context, sw sweepStmt, now int64, prune func()) (removed int64, err error) {
+	for {
+		found, n, err := db.sweepOnce(ctx, sw, now, prune)
+		removed += n
+		if err != nil || found < sweepChunk {
+			return removed, err
+		}
+	}
 }
 
 // sweepOnce runs one chunk of sw: found is how many rows its statement
@@ -215,9 +228,16 @@ func (db *DB) sweepOnce(ctx context.Context, sw sweepStmt, now int64, prune func
 // that ends for any reason, expiry included). Whoever deletes a session
 // records its end, once: on PostgreSQL a second node's DELETE of the
 // same row waits for the first's commit and then finds nothing.
+//
+// A deleted row that does not decode (undecodableSession: a hand edit, a
+// restore gone wrong) is deleted still, its end recorded for nobody, and
+// its ID logged: a session that cannot be read cannot be used either, so
+// nothing is lost with it that keeping it would save, while keeping it
+// would fail every chunk it is in, and with it every later one, for ever.
 func (db *DB) sweepEnds(ctx context.Context, sw sweepStmt, now int64, prune func()) (found int64, err error) {
+	var bad []*undecodableSession
 	err = db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
-		found = 0
+		found, bad = 0, nil
 		told, err := logoutClientsIn(ctx, tx, db.st.logoutClients)
 		if err != nil {
 			return err
@@ -233,6 +253,11 @@ func (db *DB) sweepEnds(ctx context.Context, sw sweepStmt, now int64, prune func
 		var deleted []*store.Session
 		for rows.Next() {
 			s, err := scanUsedSession(rows)
+			var u *undecodableSession
+			if errors.As(err, &u) {
+				bad = append(bad, u)
+				continue
+			}
 			if err != nil {
 				rows.Close()
 				return err
@@ -242,7 +267,7 @@ func (db *DB) sweepEnds(ctx context.Context, sw sweepStmt, now int64, prune func
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
-		found = int64(len(deleted))
+		found = int64(len(deleted) + len(bad))
 		at := fromMicros(now)
 		for _, s := range deleted {
 			if err := db.recordTimedOut(ctx, tx, s, at, told); err != nil {
@@ -251,5 +276,13 @@ func (db *DB) sweepEnds(ctx context.Context, sw sweepStmt, now int64, prune func
 		}
 		return nil
 	}, prune)
+	if err == nil {
+		for _, u := range bad {
+			// The ID is the cookie's SHA-256, not the cookie, so it
+			// may be logged; it finds the row in a backup.
+			db.logger().ErrorContext(ctx, "swept a session whose row does not decode; no relying party is told of its end",
+				"session", u.id, "err", u.err)
+		}
+	}
 	return found, err
 }

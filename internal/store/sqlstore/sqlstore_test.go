@@ -758,53 +758,49 @@ func TestOpenSQLiteURIHidesParameters(t *testing.T) {
 // back-channel logout URI got tokens in, and of no other, each with its
 // audit event, across the chunks' writes, on either dialect.
 func TestSweptSessionEndsInChunks(t *testing.T) {
-	for name, db := range map[string]*DB{"sqlite": openTemp(t), "postgres": openPostgres(t, pgtest.NewDatabase(t))} {
-		t.Run(name, func(t *testing.T) {
-			ctx := t.Context()
-			now := time.Now().UTC().Truncate(time.Microsecond)
-			if err := db.AddClient(ctx, &store.Client{ID: "bank", CreatedAt: now, BackchannelLogoutURI: "https://bank.example/logout"}, nil); err != nil {
+	forDialects(t, func(t *testing.T, db *DB) {
+		ctx := t.Context()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		addLogoutClient(t, db, now)
+		const sessions = 2*sweepChunk + 5
+		tx, err := db.w.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ins, err := tx.PrepareContext(ctx, db.d.rebind(insertSQL("sessions", sessionCols+", last_used")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		told := 0
+		for i := range sessions {
+			clients := `["shop"]`
+			if i%3 == 0 {
+				clients, told = `["shop","bank"]`, told+1
+			}
+			created := now.Add(-time.Hour)
+			if _, err := ins.ExecContext(ctx, fmt.Sprintf("s-%05d", i), "p1", "passkey", "high", "[]", micros(created), clients,
+				micros(created), micros(now.Add(-time.Second)), 0, "", micros(created)); err != nil {
 				t.Fatal(err)
 			}
-			const sessions = 2*sweepChunk + 5
-			tx, err := db.w.BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := db.DeleteExpired(ctx, now); err != nil || n != sessions {
+			t.Fatalf("DeleteExpired = %d, %v; want %d", n, err, sessions)
+		}
+		pending, err := db.PendingSessionEnds(ctx, now, 2*sessions)
+		if err != nil || len(pending) != told {
+			t.Fatalf("pending ends %d, %v; want %d", len(pending), err, told)
+		}
+		events, err := db.ListAudit(ctx, 0, 2*sessions)
+		if err != nil || len(events) != told {
+			t.Fatalf("audit events %d, %v; want %d", len(events), err, told)
+		}
+		for _, e := range pending {
+			if e.EndReason != store.EndExpired {
+				t.Fatalf("end of %s: reason %q", e.ID, e.EndReason)
 			}
-			ins, err := tx.PrepareContext(ctx, db.d.rebind(insertSQL("sessions", sessionCols+", last_used")))
-			if err != nil {
-				t.Fatal(err)
-			}
-			told := 0
-			for i := range sessions {
-				clients := `["shop"]`
-				if i%3 == 0 {
-					clients, told = `["shop","bank"]`, told+1
-				}
-				created := now.Add(-time.Hour)
-				if _, err := ins.ExecContext(ctx, fmt.Sprintf("s-%05d", i), "p1", "passkey", "high", "[]", micros(created), clients,
-					micros(created), micros(now.Add(-time.Second)), 0, "", micros(created)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := tx.Commit(); err != nil {
-				t.Fatal(err)
-			}
-			if n, err := db.DeleteExpired(ctx, now); err != nil || n != sessions {
-				t.Fatalf("DeleteExpired = %d, %v; want %d", n, err, sessions)
-			}
-			pending, err := db.PendingSessionEnds(ctx, now, 2*sessions)
-			if err != nil || len(pending) != told {
-				t.Fatalf("pending ends %d, %v; want %d", len(pending), err, told)
-			}
-			events, err := db.ListAudit(ctx, 0, 2*sessions)
-			if err != nil || len(events) != told {
-				t.Fatalf("audit events %d, %v; want %d", len(events), err, told)
-			}
-			for _, e := range pending {
-				if e.EndReason != store.EndExpired {
-					t.Fatalf("end of %s: reason %q", e.ID, e.EndReason)
-				}
-			}
-		})
-	}
+		}
+	})
 }

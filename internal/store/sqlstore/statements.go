@@ -300,6 +300,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		return fmt.Sprintf("DELETE FROM %s WHERE %s IN (SELECT %s FROM %s WHERE %s LIMIT %d)", table, key, key, table, where, sweepChunk)
 	}
 	for _, q := range []struct {
+		// name says which rows the statement sweeps, in its errors.
+		name string
 		sql  string
 		args func(now int64) []any
 		// grants: the statement returns the grant_id of each token it
@@ -308,29 +310,29 @@ func (db *DB) prepare(ctx context.Context) error {
 		// ends: sessions, whose ends the write records (sweepEnds).
 		ends bool
 	}{
-		{sql: chunk("auth_requests", "id", "expires_at <= ?"), args: at},
-		{sql: chunk("challenges", "id", "expires_at <= ?"), args: at},
-		{sql: chunk("sessions", "id", "expires_at <= ?"), args: at, ends: true},
+		{name: "auth_requests", sql: chunk("auth_requests", "id", "expires_at <= ?"), args: at},
+		{name: "challenges", sql: chunk("challenges", "id", "expires_at <= ?"), args: at},
+		{name: "sessions", sql: chunk("sessions", "id", "expires_at <= ?"), args: at, ends: true},
 		// Left unused for the idle timeout (store.SessionLive); one
 		// stored by a node that predates last_used (scanUsedSession)
 		// goes at its expiry. The condition is asked again of the row
 		// the DELETE reaches: on PostgreSQL, a use another node recorded
 		// after the chunk was chosen keeps the session.
-		{sql: chunk("sessions", "id", "last_used <> 0 AND last_used <= ?") + " AND last_used <> 0 AND last_used <= ?", args: db.idleBefore, ends: true},
-		{sql: chunk("auth_codes", "hash", "expires_at <= ?"), args: at},
+		{name: "sessions left unused", sql: chunk("sessions", "id", "last_used <> 0 AND last_used <= ?") + " AND last_used <> 0 AND last_used <= ?", args: db.idleBefore, ends: true},
+		{name: "auth_codes", sql: chunk("auth_codes", "hash", "expires_at <= ?"), args: at},
 		// A grant goes with the last of its tokens.
-		{sql: chunk("tokens", "hash", "expires_at <= ?") + " RETURNING grant_id", args: at, grants: true},
+		{name: "tokens", sql: chunk("tokens", "hash", "expires_at <= ?") + " RETURNING grant_id", args: at, grants: true},
 		// Tombstones: revoked before any token was stored under them.
-		{sql: chunk("grants", "id", "revoked_at <> 0 AND revoked_at <= ? AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = grants.id)"), args: tombstones},
-		{sql: chunk("replay_cache", "key", "expires_at <= ?"), args: at},
-		{sql: chunk("public_keys", "kid", "expires_at <> 0 AND expires_at <= ? AND retired_at = 0"), args: at},
-		{sql: chunk("webhook_deliveries", "id", "(delivered_at <> 0 OR abandoned_at <> 0) AND created_at <= ?"), args: finishedDeliveries},
+		{name: "grants", sql: chunk("grants", "id", "revoked_at <> 0 AND revoked_at <= ? AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = grants.id)"), args: tombstones},
+		{name: "replay_cache", sql: chunk("replay_cache", "key", "expires_at <= ?"), args: at},
+		{name: "public_keys", sql: chunk("public_keys", "kid", "expires_at <> 0 AND expires_at <= ? AND retired_at = 0"), args: at},
+		{name: "webhook_deliveries", sql: chunk("webhook_deliveries", "id", "(delivered_at <> 0 OR abandoned_at <> 0) AND created_at <= ?"), args: finishedDeliveries},
 	} {
 		st, err := w.PrepareContext(ctx, db.d.rebind(q.sql))
 		if err != nil {
 			return fmt.Errorf("prepare %q: %w", q.sql, err)
 		}
-		sw := sweepStmt{st: st, args: q.args, grants: q.grants}
+		sw := sweepStmt{name: q.name, st: st, args: q.args, grants: q.grants}
 		db.st.all = append(db.st.all, st)
 		if q.ends {
 			ends := q.sql + " RETURNING " + sessionCols + ", last_used"
@@ -381,6 +383,7 @@ const sweepChunk = 2048
 // sweepStmt is one statement of the sweep and its arguments at now (in
 // microseconds, as times are stored).
 type sweepStmt struct {
+	name   string
 	st     *sql.Stmt
 	args   func(now int64) []any
 	grants bool
