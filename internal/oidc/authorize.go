@@ -752,7 +752,8 @@ func (p *Provider) cancel(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p.endRequest(w, r, ep, c, req, "cancelled", p.goneBack(req, c))
+	reason, e := p.goneBack(req, c)
+	p.endRequest(w, r, ep, c, req, reason, e)
 }
 
 // WaysIn is what a login page can offer a request (Provider.WaysIn).
@@ -775,28 +776,40 @@ const (
 // the relying party's requirements for the authentication.
 const CodeUnmetAuthenticationRequirements = "unmet_authentication_requirements"
 
-// goneBack is the error client c gets for request req when the person
-// goes back to it from Varde's pages: access_denied when a way to log
-// in was on offer and the person chose not to use it (OIDC Core
-// §3.1.2.6); when none was, why, so the service can tell the person to
-// try again later (temporarily_unavailable, RFC 6749 §4.1.2.1) rather
-// than that they cancelled, or its operator can see that it asks for a
-// level its providers cannot reach. Nothing about the person is in it:
-// a blocked person's going back is a cancel like any other.
-func (p *Provider) goneBack(req *store.AuthRequest, c *store.Client) error {
+// Reasons of the failed authentication event of a login the person
+// went back from (goneBack). They are the broker's words for the same
+// (broker.ReasonNoProviderAvailable, broker.ReasonInsufficientLevel),
+// so that the audit log does not count people who could not log in as
+// people who chose not to.
+const (
+	reasonCancelled           = "cancelled"
+	reasonNoProviderAvailable = "no_provider_available"
+	reasonInsufficientLevel   = "insufficient_level"
+)
+
+// goneBack is the audit reason and the error client c gets for request
+// req when the person goes back to it from Varde's pages: access_denied
+// when a way to log in was on offer and the person chose not to use it
+// (OIDC Core §3.1.2.6); when none was, why, so the service can tell the
+// person to try again later (temporarily_unavailable, RFC 6749
+// §4.1.2.1) rather than that they cancelled, or its operator can see
+// that it asks for a level its providers cannot reach. Nothing about
+// the person is in either: WaysIn looks at the request and the client
+// only, so a blocked person's going back is a cancel like any other.
+func (p *Provider) goneBack(req *store.AuthRequest, c *store.Client) (reason string, err error) {
 	ways := WaysOffered
 	if p.WaysIn != nil {
 		ways = p.WaysIn(req, c)
 	}
 	switch ways {
 	case WaysDown:
-		return oauth2.NewError(oauth2.CodeTemporarilyUnavailable,
+		return reasonNoProviderAvailable, oauth2.NewError(oauth2.CodeTemporarilyUnavailable,
 			"the person went back: none of the ways to log in that this client accepts at the level it asked for is working just now; try again later (status_page in discovery says more)")
 	case WaysNone:
-		return oauth2.NewError(CodeUnmetAuthenticationRequirements,
+		return reasonInsufficientLevel, oauth2.NewError(CodeUnmetAuthenticationRequirements,
 			"the person went back: none of the ways to log in that this client accepts can reach the level it asked for; ask for a lower level in acr_values, or have the operator register it for other providers")
 	}
-	return oauth2.AccessDenied("the person cancelled the login")
+	return reasonCancelled, oauth2.AccessDenied("the person cancelled the login")
 }
 
 // endRequest ends the login for req, a stored request of client c, with

@@ -157,15 +157,18 @@ func TestProviderHintParameter(t *testing.T) {
 // gets temporarily_unavailable when every way it accepts is down, and
 // unmet_authentication_requirements when none can reach the level it
 // asked for, each with state and iss and a description that says what
-// to do; access_denied only when a way was on offer.
+// to do; access_denied only when a way was on offer. The audit event
+// and varde_oidc_errors_total say the same: an operator counting the
+// people an outage kept out does not see them as people who chose not
+// to log in.
 func TestGoingBackWithNoWayInSaysWhy(t *testing.T) {
 	for _, tc := range []struct {
-		ways       WaysIn
-		code, want string
+		ways               WaysIn
+		code, want, reason string
 	}{
-		{WaysOffered, "access_denied", "the person cancelled the login"},
-		{WaysDown, "temporarily_unavailable", "try again later"},
-		{WaysNone, "unmet_authentication_requirements", "ask for a lower level in acr_values"},
+		{WaysOffered, "access_denied", "the person cancelled the login", "cancelled"},
+		{WaysDown, "temporarily_unavailable", "try again later", "no_provider_available"},
+		{WaysNone, "unmet_authentication_requirements", "ask for a lower level in acr_values", "insufficient_level"},
 	} {
 		t.Run(tc.code, func(t *testing.T) {
 			h := newHarness(t)
@@ -188,6 +191,45 @@ func TestGoingBackWithNoWayInSaysWhy(t *testing.T) {
 			if asked == nil || asked.ID != id {
 				t.Errorf("WaysIn was asked about %+v, want request %s", asked, id)
 			}
+			if ev := h.auditEvents("authentication"); len(ev) != 1 || ev[0].Reason != tc.reason ||
+				ev[0].Result != store.ResultFailure || ev[0].ClientID != taxID {
+				t.Errorf("audit = %+v, want one failure with reason %s", ev, tc.reason)
+			}
+			for _, code := range []string{"access_denied", "temporarily_unavailable", "unmet_authentication_requirements"} {
+				want := 0.0
+				if code == tc.code {
+					want = 1
+				}
+				if got := h.counter("varde_oidc_errors_total", map[string]string{"endpoint": "cancel", "error": code}); got != want {
+					t.Errorf("varde_oidc_errors_total{endpoint=cancel,error=%s} = %v, want %v", code, got, want)
+				}
+			}
 		})
+	}
+}
+
+// TestBlockedPersonGoingBackIsACancel: a person whose Varde identity is
+// blocked, going back from the login page their browser is sent to, is
+// a cancel like any other: access_denied, an event with reason
+// cancelled that names nobody, and nothing that tells the service of
+// the block.
+func TestBlockedPersonGoingBackIsACancel(t *testing.T) {
+	h := newHarness(t)
+	h.p.WaysIn = func(*store.AuthRequest, *store.Client) WaysIn { return WaysOffered }
+	b := h.browser()
+	h.code(b, oauth2.GenerateVerifier())
+	if _, err := h.db.BlockPerson(context.Background(), h.person.ID, "stolen phone", h.clock.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	before := len(h.auditEvents("authentication"))
+	id := pendingLogin(t, h, b, "st-blocked")
+	resp, _ := b.post(h.issuer+PathCancel+"?req="+id, nil)
+	q := h.callback(resp, taxCB)
+	if q.Get("error") != "access_denied" || q.Get("error_description") != "the person cancelled the login" || q.Get("state") != "st-blocked" {
+		t.Errorf("callback = %v, want a plain cancel", q)
+	}
+	ev := h.auditEvents("authentication")[before:]
+	if len(ev) != 1 || ev[0].Reason != "cancelled" || ev[0].PersonID != "" {
+		t.Errorf("audit = %+v, want one cancel that names nobody", ev)
 	}
 }
