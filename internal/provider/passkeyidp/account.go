@@ -1,6 +1,7 @@
 package passkeyidp
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -431,6 +432,17 @@ func (p *Provider) passkeyViews(lang string, keys []*store.Passkey) []passkeyVie
 		views = append(views, v)
 	}
 	return views
+}
+
+// shownPasskeyView is key as the account page lists it among keys, the
+// person's passkeys (passkeyViews): numbered when an earlier one reads
+// alike.
+func (p *Provider) shownPasskeyView(lang string, key *store.Passkey, keys []*store.Passkey) passkeyView {
+	i := slices.IndexFunc(keys, func(k *store.Passkey) bool { return bytes.Equal(k.CredentialID, key.CredentialID) })
+	if i < 0 {
+		return p.passkeyView(lang, key)
+	}
+	return p.passkeyViews(lang, keys)[i]
 }
 
 // anyReaches reports whether a login with one of keys, person's

@@ -97,7 +97,7 @@ func (p *Provider) renamePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if typed, ok := p.takeDraft(w, r, person.ID, credentialID(key)); ok {
+	if typed, ok := p.takeDraft(w, r, person.ID, credentialID(key.Passkey)); ok {
 		p.renderRenameData(w, r, s, http.StatusOK, key, renameData{Value: typed, Draft: true})
 		return
 	}
@@ -144,7 +144,7 @@ func (p *Provider) renamePasskey(w http.ResponseWriter, r *http.Request) {
 // for a name another passkey took meanwhile (holding typed, what the
 // person typed), the account page for a passkey removed meanwhile, a
 // login for a person blocked or a session ended meanwhile.
-func (p *Provider) storeRename(w http.ResponseWriter, r *http.Request, s *store.Session, key *store.Passkey, name, typed string) bool {
+func (p *Provider) storeRename(w http.ResponseWriter, r *http.Request, s *store.Session, key *ownedPasskey, name, typed string) bool {
 	ctx := r.Context()
 	events := p.changeEvents(ctx, &store.AuditEvent{Type: eventPasskeyRenamed, Result: store.ResultSuccess, PersonID: key.PersonID,
 		Details: sessionDetails(s, map[string]string{"credential": credentialRef(key.CredentialID)})})
@@ -181,12 +181,20 @@ func (p *Provider) renameBlocked(ctx context.Context, w http.ResponseWriter, r *
 	p.toLogin(w, r)
 }
 
+// ownedPasskey is one of a person's passkeys, with all of them
+// (Provider.ownPasskey), which the rename page names it among as the
+// account page does (Provider.passkeyViews).
+type ownedPasskey struct {
+	*store.Passkey
+	all []*store.Passkey
+}
+
 // ownPasskey is person's passkey whose credential ID the account page
 // sent as param. A param that is no credential ID gets 400; when they
 // hold none by that ID (removed meanwhile, or someone else's), it
 // answers with the account page saying so, as a removal does, names
 // nothing; either way it returns false.
-func (p *Provider) ownPasskey(w http.ResponseWriter, r *http.Request, personID, param string) (*store.Passkey, bool) {
+func (p *Provider) ownPasskey(w http.ResponseWriter, r *http.Request, personID, param string) (*ownedPasskey, bool) {
 	credID, ok := p.credentialParam(w, r, param)
 	if !ok {
 		return nil, false
@@ -198,7 +206,7 @@ func (p *Provider) ownPasskey(w http.ResponseWriter, r *http.Request, personID, 
 	}
 	for _, k := range keys {
 		if bytes.Equal(k.CredentialID, credID) {
-			return k, true
+			return &ownedPasskey{Passkey: k, all: keys}, true
 		}
 	}
 	p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
@@ -229,15 +237,17 @@ func credentialID(key *store.Passkey) string {
 
 // renderRename shows the form that renames key, holding value, with
 // the message errKey names when the name was refused.
-func (p *Provider) renderRename(w http.ResponseWriter, r *http.Request, s *store.Session, status int, key *store.Passkey, value, errKey string) {
+func (p *Provider) renderRename(w http.ResponseWriter, r *http.Request, s *store.Session, status int, key *ownedPasskey, value, errKey string) {
 	p.renderRenameData(w, r, s, status, key, renameData{Value: value, Error: errKey})
 }
 
 // renderRenameData shows the form that renames key, as d says (Value,
-// Error, Draft).
-func (p *Provider) renderRenameData(w http.ResponseWriter, r *http.Request, s *store.Session, status int, key *store.Passkey, d renameData) {
+// Error, Draft). Its heading names key as the account page, where the
+// person chose it, names it ("Laptop (2)" for the second of two named
+// alike); the field holds the name as stored, or as typed.
+func (p *Provider) renderRenameData(w http.ResponseWriter, r *http.Request, s *store.Session, status int, key *ownedPasskey, d renameData) {
 	lang := p.lang(r)
-	d.Passkey, d.Max, d.CSRF = p.passkeyView(lang, key), maxPasskeyName, p.sessionCSRF(r)
-	d.Timeout = p.changeTimeout(r, lang, s, credentialPage(renamePath, key))
+	d.Passkey, d.Max, d.CSRF = p.shownPasskeyView(lang, key.Passkey, key.all), maxPasskeyName, p.sessionCSRF(r)
+	d.Timeout = p.changeTimeout(r, lang, s, credentialPage(renamePath, key.Passkey))
 	p.Pages.Render(w, r, status, "account_rename", lang, d)
 }

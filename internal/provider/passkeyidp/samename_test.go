@@ -2,6 +2,7 @@ package passkeyidp_test
 
 import (
 	"context"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -52,20 +53,51 @@ func TestSameDayPasskeysAreToldApart(t *testing.T) {
 	}
 }
 
-// TestRemovingOneOfTwoAlikeNamesTheShownName: the page that asks before
-// removing a passkey names it as the account page does, so a person who
-// chose "Laptop (2)" there is asked about "Laptop (2)".
-func TestRemovingOneOfTwoAlikeNamesTheShownName(t *testing.T) {
+// twoAlike is a browser logged in to the account of a person with
+// passkeys named "Laptop" and "laptop", and the second's credential ID.
+func twoAlike(t *testing.T) (*browser, string) {
+	t.Helper()
 	h := newHarness(t, true)
 	b := h.browser("en")
 	e := b.enrol(newDevice(false), "", "fnr")
 	h.addStoredPasskey(t, e.person, "Laptop")
-	second := h.addStoredPasskey(t, e.person, "laptop")
+	return b, h.addStoredPasskey(t, e.person, "laptop")
+}
+
+// TestRemovingOneOfTwoAlikeNamesTheShownName: the page that asks before
+// removing a passkey names it as the account page does, so a person who
+// chose "Laptop (2)" there is asked about "Laptop (2)".
+func TestRemovingOneOfTwoAlikeNamesTheShownName(t *testing.T) {
+	b, second := twoAlike(t)
 	page := b.get("/account")
 	if !strings.Contains(page.body, `aria-label="Remove the passkey laptop (2)"`) {
 		t.Fatalf("account page does not number the second Laptop:\n%s", page.body)
 	}
 	if r := b.get("/account/passkeys/remove?credential=" + second); !strings.Contains(r.body, "<title>Remove the passkey “laptop (2)”?") {
 		t.Errorf("confirmation page: %d\n%s", r.status, r.body)
+	}
+}
+
+// TestRenamingOneOfTwoAlikeNamesTheShownName: the rename page names a
+// passkey as the account page does, so a person who chose "laptop (2)"
+// there renames "laptop (2)"; the field starts from the name stored,
+// which is the one a save changes, and a refused name keeps the shown
+// name in the heading.
+func TestRenamingOneOfTwoAlikeNamesTheShownName(t *testing.T) {
+	b, second := twoAlike(t)
+	r := b.get("/account/passkeys/rename?credential=" + second)
+	for _, want := range []string{
+		"<title>Rename the passkey “laptop (2)”",
+		">Rename the passkey “laptop (2)”</h1>",
+		`name="name" value="laptop"`,
+	} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("rename page: %d, want %s\n%s", r.status, want, r.body)
+		}
+	}
+	csrf := attr(t, b.get("/account").body, "data-csrf")
+	refused := b.form("/account/passkeys/rename", url.Values{"csrf": {csrf}, "credential": {second}, "name": {" "}})
+	if !strings.Contains(refused.body, ">Rename the passkey “laptop (2)”</h1>") {
+		t.Errorf("refused name: %d, want the shown name in the heading\n%s", refused.status, refused.body)
 	}
 }
