@@ -115,7 +115,12 @@ func backupStore(ctx context.Context, path, out, again string, w io.Writer) erro
 			cfg.Store.Driver, sqlstore.ErrBackupUnsupported)
 	}
 	start := time.Now()
-	have, want, err := sqlstore.BackupSQLite(ctx, cfg.Store.DSN, out)
+	dir, err := copyDir(cfg.Store.DSN, "the store")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	have, want, err := sqlstore.BackupSQLite(ctx, cfg.Store.DSN, dir, out)
 	if err != nil {
 		return noNodeStore(cfg, path, err)
 	}
@@ -139,13 +144,28 @@ func backupStore(ctx context.Context, path, out, again string, w io.Writer) erro
 }
 
 // verifyBackup checks the backup file at path as a restore would use it,
-// opened on its own, but read-only: opening it as a node does would turn
-// it to WAL mode and write beside it, and it would no longer be the
-// snapshot it was.
+// opened on its own, but read as it is (sqlstore.ReadSQLiteAsLeft):
+// opening it as a node does would turn it to WAL mode and write beside
+// it, and even a read-only connection makes a -wal and a -shm file
+// beside a file in WAL mode, such as a copy of a stopped node's store;
+// it would no longer be the snapshot it was.
 func verifyBackup(ctx context.Context, path, anchor, again string, w io.Writer) error {
-	cp, err := sqlstore.OpenSQLiteReadOnly(ctx, path)
+	dir, err := copyDir(path, "the backup")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	src, err := sqlstore.ReadSQLiteAsLeft(path, dir)
+	if err != nil {
+		return fmt.Errorf("the backup does not open: %w", err)
+	}
+	cp, err := src.Open(ctx)
 	if se := new(sqlstore.SchemaError); errors.As(err, &se) && !se.Newer {
-		return verifyOlderBackup(ctx, path, se, anchor, again, w)
+		return withUpgradedCopy(ctx, src, dir, "the backup", func(cp checkedStore) error {
+			fmt.Fprintf(w, "backup: %s, read-only, of schema %d, older than this varde's (%d): checked on a copy migrated to %d, "+
+				"removed after\n", path, se.Have, se.Want, se.Want)
+			return checkBackup(ctx, cp, anchor, again, w)
+		})
 	}
 	if err != nil {
 		return fmt.Errorf("the backup does not open: %w", err)
@@ -153,17 +173,6 @@ func verifyBackup(ctx context.Context, path, anchor, again string, w io.Writer) 
 	defer cp.Close()
 	fmt.Fprintf(w, "backup: %s, read-only\n", path)
 	return checkBackup(ctx, cp, anchor, again, w)
-}
-
-// verifyOlderBackup is verifyBackup for a backup whose schema se says
-// is older than this build's, checked on a copy migrated to this
-// build's schema (onUpgradedCopy). The backup is only read.
-func verifyOlderBackup(ctx context.Context, path string, se *sqlstore.SchemaError, anchor, again string, w io.Writer) error {
-	return onUpgradedCopy(ctx, path, "the backup", func(cp checkedStore) error {
-		fmt.Fprintf(w, "backup: %s, read-only, of schema %d, older than this varde's (%d): checked on a copy migrated to %d, "+
-			"removed after\n", path, se.Have, se.Want, se.Want)
-		return checkBackup(ctx, cp, anchor, again, w)
-	})
 }
 
 // verifyOlderSQLite is verify --config for a SQLite store whose schema
@@ -229,23 +238,6 @@ type checkedInPlace struct {
 
 func (s checkedInPlace) CheckIntegrity(ctx context.Context) error {
 	return s.src.CheckIntegrity(ctx)
-}
-
-// onUpgradedCopy runs check on a copy of the SQLite database at path,
-// what it is for an operator ("the backup"), migrated to this build's
-// schema (withUpgradedCopy). The database is only read, as it is
-// (sqlstore.ReadSQLiteAsLeft).
-func onUpgradedCopy(ctx context.Context, path, what string, check func(checkedStore) error) error {
-	dir, err := copyDir(path, what)
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	src, err := sqlstore.ReadSQLiteAsLeft(path, dir)
-	if err != nil {
-		return fmt.Errorf("%s does not open: %w", what, err)
-	}
-	return withUpgradedCopy(ctx, src, dir, what, check)
 }
 
 // withUpgradedCopy runs check on a copy of src, what it is for an

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/audit"
+	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/store"
 	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
@@ -23,14 +24,7 @@ import (
 // stopped left the whole store in its file; one that was killed left
 // committed events in its -wal file alone, and verify reads them.
 func TestStoreVerifyOfAnOlderStoreInWALChangesNothing(t *testing.T) {
-	for _, tt := range []struct {
-		name   string
-		make   func(t *testing.T) (cfgPath, dsn string)
-		events int
-	}{
-		{"a node that stopped", stoppedInWAL, 3},
-		{"a node that was killed", killedInWAL, 4},
-	} {
+	for _, tt := range olderInWAL {
 		t.Run(tt.name, func(t *testing.T) {
 			cfgPath, dsn := tt.make(t)
 			before := dirState(t, filepath.Dir(dsn))
@@ -52,6 +46,17 @@ func TestStoreVerifyOfAnOlderStoreInWALChangesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// olderInWAL are the stores of an older schema a node in WAL mode
+// leaves, with the events each holds.
+var olderInWAL = []struct {
+	name   string
+	make   func(t *testing.T) (cfgPath, dsn string)
+	events int
+}{
+	{"a node that stopped", stoppedInWAL, 3},
+	{"a node that was killed", killedInWAL, 4},
 }
 
 // stoppedInWAL is olderStore as a node that ran it in WAL mode and
@@ -181,4 +186,96 @@ func dirState(t *testing.T, dir string) string {
 		fmt.Fprintf(&b, "%s %d %s %s\n", e.Name(), fi.Size(), fi.ModTime().Format(time.RFC3339Nano), sum)
 	}
 	return b.String()
+}
+
+// TestStoreBackupOfAnOlderStoreInWALChangesNothing: backup of a store
+// of an older schema, which a node left in WAL mode, creates, changes
+// and removes no file beside it, and the backup holds every event
+// committed, the killed node's last one in its -wal file alone too.
+func TestStoreBackupOfAnOlderStoreInWALChangesNothing(t *testing.T) {
+	for _, tt := range olderInWAL {
+		t.Run(tt.name, func(t *testing.T) {
+			cfgPath, dsn := tt.make(t)
+			before := dirState(t, filepath.Dir(dsn))
+			backup := filepath.Join(t.TempDir(), "backup.db")
+			out, err := runCmd(t, "store", "backup", "--config", cfgPath, "--out", backup)
+			if err != nil {
+				t.Fatalf("backup: %v\n%s", err, out)
+			}
+			if after := dirState(t, filepath.Dir(dsn)); after != before {
+				t.Errorf("beside the store after backup:\n%s\nbefore:\n%s", after, before)
+			}
+			if n := auditEventsIn(t, backup); n != tt.events {
+				t.Errorf("the backup holds %d events, want %d", n, tt.events)
+			}
+			if got := schemaOf(t, backup); got != olderSchema {
+				t.Errorf("the backup is of schema %d, want %d, as the store", got, olderSchema)
+			}
+		})
+	}
+}
+
+// TestStoreVerifyBackupChangesNothing: verify --backup of a backup of
+// this build's schema creates, changes and removes no file beside it:
+// no -wal or -shm file appears, and the backup stays the snapshot it
+// is, whether store backup wrote it (rollback-journal mode) or it is a
+// copy of a stopped node's store file, in WAL mode, which SQLite would
+// make a -wal and a -shm file beside for any connection.
+func TestStoreVerifyBackupChangesNothing(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		make func(t *testing.T, cfgPath, backup string)
+	}{
+		{"written by store backup", func(t *testing.T, cfgPath, backup string) {
+			if out, err := runCmd(t, "store", "backup", "--config", cfgPath, "--out", backup); err != nil {
+				t.Fatalf("backup: %v\n%s", err, out)
+			}
+		}},
+		{"a copy of a stopped node's store in WAL mode", func(t *testing.T, cfgPath, backup string) {
+			cfg, err := config.LoadEnviron(cfgPath, func() []string { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			copyFile(t, cfg.Store.DSN, backup)
+			if b, err := os.ReadFile(backup); err != nil || b[18] != 2 {
+				t.Fatalf("the copy is not in WAL mode: %v", err)
+			}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfgPath, st := adminStore(t)
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			backup := filepath.Join(t.TempDir(), "backup.db")
+			tt.make(t, cfgPath, backup)
+			before := dirState(t, filepath.Dir(backup))
+			out, err := runCmd(t, "store", "verify", "--backup", backup)
+			if err != nil {
+				t.Fatalf("verify --backup: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, "integrity: every page, index and constraint checked") {
+				t.Errorf("verify printed:\n%s", out)
+			}
+			if after := dirState(t, filepath.Dir(backup)); after != before {
+				t.Errorf("beside the backup after verify:\n%s\nbefore:\n%s", after, before)
+			}
+		})
+	}
+}
+
+// auditEventsIn is the number of audit events in the SQLite file at
+// path, read without changing it or making any file beside it.
+func auditEventsIn(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT count(*) FROM audit_log").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -39,32 +39,36 @@ func (db *DB) BackupTo(ctx context.Context, path string) error {
 // opening it as a store: it prepares and migrates nothing, so that a
 // store of an older schema than this build's is copied as it is, as an
 // operator upgrading backs a stopped node's store up with the new
-// varde before its first start migrates it. It refuses a file that
-// holds no store (ErrNoDatabase) and one of a newer schema than this
-// build's (*SchemaError), whose backup this build could not check;
-// root may copy another user's store, any other user only their own
+// varde before its first start migrates it. The store is read as its
+// node left it (ReadSQLiteAsLeft, with dir the caller's directory for
+// a copy): a backup creates, changes and removes no file beside it,
+// where a connection that may write would, on closing, move a killed
+// node's -wal file into the store and remove it, and it holds the
+// transactions that -wal file holds. It refuses a file that holds no
+// store (ErrNoDatabase) and one of a newer schema than this build's
+// (*SchemaError), whose backup this build could not check; root may
+// copy another user's store, any other user only their own
 // (checkUser). It returns the schema of the copy, have, and this
 // build's, want.
-func BackupSQLite(ctx context.Context, path, out string) (have, want int, err error) {
+func BackupSQLite(ctx context.Context, path, dir, out string) (have, want int, err error) {
 	if err := existingFile(path); err != nil {
 		return 0, 0, err
 	}
 	if err := checkUser(path, os.Geteuid(), asTool); err != nil {
 		return 0, 0, err
 	}
-	s, err := readSQLiteSchema(ctx, path, roleRead)
+	src, err := ReadSQLiteAsLeft(path, dir)
+	if err != nil {
+		return 0, 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	s, err := readSQLiteSchema(ctx, src.path, src.read)
 	if err == nil {
 		err = s.notNewer()
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("open %s: %w", path, err)
 	}
-	d, err := sqliteDialect()
-	if err != nil {
-		return 0, 0, err
-	}
-	db := &DB{d: d, path: path}
-	return s.Have, s.Want, db.BackupTo(ctx, out)
+	return s.Have, s.Want, copyTo(ctx, src.path, src.copy, out, (*os.File).Sync)
 }
 
 // SQLiteAsLeft is a SQLite store read as its files hold it, without
@@ -146,6 +150,18 @@ func (src *SQLiteAsLeft) CheckSchema(ctx context.Context) error {
 		return fmt.Errorf("open %s: %w", src.name, err)
 	}
 	return s.exact()
+}
+
+// Open opens src only to read and check it, as OpenSQLiteReadOnly
+// opens a file, without creating, changing or removing any file beside
+// it. It refuses a store whose schema is not this build's
+// (*SchemaError), and, as OpenSQLiteReadOnly, a file of another user
+// unless run as root (checkUser).
+func (src *SQLiteAsLeft) Open(ctx context.Context) (*DB, error) {
+	if err := checkUser(src.name, os.Geteuid(), asTool); err != nil {
+		return nil, err
+	}
+	return openReadOnly(ctx, src.name, src.path, src.read)
 }
 
 // nodeRunning reports whether a node holds the node lock of the SQLite
@@ -241,6 +257,14 @@ func (db *DB) backupTo(ctx context.Context, path string, sync func(*os.File) err
 		return fmt.Errorf("%w: a %s store is backed up with the server's own tools (pg_dump, base backups with WAL archiving)",
 			ErrBackupUnsupported, db.d.name)
 	}
+	// The read pool's connections are query-only, which VACUUM INTO
+	// counts as writing, so the copy is made on a connection of its own.
+	return copyTo(ctx, db.path, roleCopy, path, sync)
+}
+
+// copyTo is backupTo for the SQLite database at from, copied on a
+// connection of role (roleCopy, roleReadOnlyCopy, roleImmutableCopy).
+func copyTo(ctx context.Context, from string, role dsnRole, path string, sync func(*os.File) error) error {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return fmt.Errorf("backup: unusable file name %q", path)
 	}
@@ -260,10 +284,8 @@ func (db *DB) backupTo(ctx context.Context, path string, sync func(*os.File) err
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	// The read pool's connections are query-only, which VACUUM INTO
-	// counts as writing, so the copy is made on a connection of its own.
 	// It reads the database in one transaction and writes only the copy.
-	err = vacuumInto(ctx, db.path, roleCopy, path)
+	err = vacuumInto(ctx, from, role, path)
 	if err == nil {
 		// VACUUM INTO does not sync the copy it writes.
 		err = syncBackup(path, made, sync)

@@ -26,7 +26,8 @@
 // newer than their build's (SchemaError), except the backup's
 // (BackupSQLite), which copies a store of an older schema as it is,
 // and the check of such a backup, which reads it on a migrated copy
-// (OpenSQLiteUpgradedCopy), read as its node left it (ReadSQLiteAsLeft).
+// (OpenSQLiteUpgradedCopy); both read a store or backup as its node
+// left it (ReadSQLiteAsLeft), changing no file beside it.
 //
 // SQLite specifics: the database runs in WAL mode with synchronous=NORMAL,
 // a busy timeout and foreign keys on, set through the DSN so every pooled

@@ -100,14 +100,21 @@ func OpenSQLiteReadOnly(ctx context.Context, path string) (*DB, error) {
 	if err := checkUser(path, os.Geteuid(), asTool); err != nil {
 		return nil, err
 	}
-	if err := checkSQLiteSchema(ctx, path, roleReadOnly); err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+	return openReadOnly(ctx, path, path, roleReadOnly)
+}
+
+// openReadOnly is OpenSQLiteReadOnly for the database at path, named
+// name in messages, on connections of role (roleReadOnly,
+// roleImmutable).
+func openReadOnly(ctx context.Context, name, path string, role dsnRole) (*DB, error) {
+	if err := checkSQLiteSchema(ctx, path, role); err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	d, err := sqliteDialect()
 	if err != nil {
 		return nil, err
 	}
-	dsn, err := sqliteDSN(path, roleReadOnly)
+	dsn, err := sqliteDSN(path, role)
 	if err != nil {
 		return nil, err
 	}
@@ -115,17 +122,17 @@ func OpenSQLiteReadOnly(ctx context.Context, path string) (*DB, error) {
 	// The write pool too, which the statements and the writer need: its
 	// writes fail.
 	if db.w, err = sql.Open("sqlite", dsn); err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	db.w.SetMaxOpenConns(1)
 	if db.r, err = sql.Open("sqlite", dsn); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	db.r.SetMaxOpenConns(sqliteMinReaders)
 	if err := db.start(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", name, err)
 	}
 	return db, nil
 }
