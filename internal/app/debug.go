@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/httpx"
 )
 
 // pprofHandler serves Go's runtime profiles under /debug/pprof/ on a mux
@@ -57,11 +58,7 @@ func loopbackName(host string) bool {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return httpx.LoopbackHost(host)
 }
 
 // servePprof serves profiles on cfg.Debug.PprofListen (validated to be a

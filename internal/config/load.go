@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/url"
 	"os"
 	"reflect"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/varde-eid/varde/internal/httpx"
 )
 
 // Environment variables that override the file, in the order applied
@@ -459,7 +460,7 @@ func (c *Config) ApplyDefaults() {
 		c.Passkey.Origins = []string{u.Scheme + "://" + strings.ToLower(u.Host)}
 	}
 	if c.Session.SecureCookie == nil {
-		secure := !(u.Scheme == "http" && isLoopbackHost(u.Hostname()))
+		secure := !(u.Scheme == "http" && httpx.LoopbackHost(u.Hostname()))
 		c.Session.SecureCookie = &secure
 	}
 }
@@ -483,16 +484,6 @@ func setDuration(p *time.Duration, v time.Duration) {
 	if *p == 0 {
 		*p = v
 	}
-}
-
-// isLoopbackHost reports whether host (without port or brackets) is
-// "localhost" or a loopback IP address.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func yamlFields(t reflect.Type) map[string]bool {

@@ -189,7 +189,7 @@ func (c *Config) Validate() error {
 		host, _, _ := net.SplitHostPort(a)
 		switch {
 		case !checkListen(&p, "debug.pprof_listen", a):
-		case !isLoopbackHost(host):
+		case !httpx.LoopbackHost(host):
 			p.add("debug.pprof_listen", "%q must be on a loopback address or localhost: profiles reveal the program's internals", a)
 		case sameListener(a, c.Listen):
 			p.add("debug.pprof_listen", "%q is the public listener's address (listen: %q); give profiles one of their own", a, c.Listen)
@@ -292,7 +292,7 @@ func (c *Config) validateIssuer(p *problems) *url.URL {
 		return nil
 	}
 	ok := true
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+	if u.Scheme != "https" && !(u.Scheme == "http" && httpx.LoopbackHost(u.Hostname())) {
 		p.add("issuer", "%q must use https (http only on localhost or a loopback address)", c.Issuer)
 		ok = false
 	}
@@ -405,7 +405,7 @@ func (c *Config) validatePasskey(p *problems, issuer *url.URL) {
 		if u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.ContainsAny(o, "?#") {
 			p.add(field, "%q must be only scheme://host[:port]", o)
 		}
-		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+		if u.Scheme != "https" && !(u.Scheme == "http" && httpx.LoopbackHost(u.Hostname())) {
 			p.add(field, "%q must use https (http only on localhost or a loopback address)", o)
 		}
 		if !domainWithin(strings.ToLower(u.Hostname()), rpID) {
@@ -432,7 +432,7 @@ func (c *Config) validatePublic(p *problems, issuer *url.URL) {
 	if c.Passkey.SyntheticEnrolmentOnPublicIssuer && !c.Passkey.SyntheticEnrolment {
 		p.add("passkey.synthetic_enrolment_on_public_issuer", "is set but synthetic_enrolment is not")
 	}
-	if issuer == nil || isLoopbackHost(issuer.Hostname()) {
+	if issuer == nil || httpx.LoopbackHost(issuer.Hostname()) {
 		return
 	}
 	if c.Passkey.SyntheticEnrolment && !c.Passkey.SyntheticEnrolmentOnPublicIssuer {
@@ -483,7 +483,7 @@ func cleanBasePath(path, raw string) bool {
 // localhost or a loopback address: a node people reach from elsewhere.
 func (c *Config) PublicIssuer() bool {
 	u, err := url.Parse(c.Issuer)
-	return err == nil && u.Hostname() != "" && !isLoopbackHost(u.Hostname())
+	return err == nil && u.Hostname() != "" && !httpx.LoopbackHost(u.Hostname())
 }
 
 // domainWithin reports whether host is domain or a subdomain of it.
@@ -677,7 +677,7 @@ func checkURL(p *problems, field, raw string) {
 		// no such URI is.
 		p.add(field, "%q holds white space, which a URI cannot (RFC 3986 §2): write a space as %%20", shown)
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())) {
+	if u.Scheme != "https" && !(u.Scheme == "http" && httpx.LoopbackHost(u.Hostname())) {
 		p.add(field, "%q must use https (http only on localhost or a loopback address)", shown)
 	}
 	if u.User != nil {
@@ -763,7 +763,7 @@ func (s *Support) validate(p *problems) {
 		switch {
 		case err != nil || u.Host == "" || u.User != nil:
 			p.add("support.url", "%q is not an absolute URL without user information", s.URL)
-		case u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(u.Hostname())):
+		case u.Scheme != "https" && !(u.Scheme == "http" && httpx.LoopbackHost(u.Hostname())):
 			p.add("support.url", "%q must be https (http only on localhost)", s.URL)
 		}
 	}

@@ -2,7 +2,9 @@ package httpx
 
 import (
 	"crypto/tls"
+	"net"
 	"net/http"
+	"strings"
 )
 
 // MaxOutboundHeader bounds the header of an answer to a request the node
@@ -24,4 +26,16 @@ func OutboundTransport() *http.Transport {
 	t.MaxResponseHeaderBytes = MaxOutboundHeader
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	return t
+}
+
+// LoopbackHost reports whether host (a name or IP address without port
+// or brackets) is localhost, in any case, or a loopback IP address: the
+// hosts plain http is allowed to, as for a node's own tests and demo,
+// and the only names the profile listener answers.
+func LoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

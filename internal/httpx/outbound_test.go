@@ -56,3 +56,14 @@ func TestOutboundTransport(t *testing.T) {
 		t.Errorf("TLS 1.1 server: %v, want a protocol version error", err)
 	}
 }
+
+func TestLoopbackHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LocalHost": true, "127.0.0.1": true, "127.8.9.10": true, "::1": true,
+		"": false, "localhost.example": false, "example.com": false, "10.0.0.1": false, "0.0.0.0": false, "::": false, "[::1]": false,
+	} {
+		if got := LoopbackHost(host); got != want {
+			t.Errorf("LoopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}

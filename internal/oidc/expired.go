@@ -3,7 +3,6 @@ package oidc
 import (
 	"context"
 	"errors"
-	"net"
 	"net/url"
 	"time"
 
@@ -34,20 +33,12 @@ func ExpiredLoginPage(c *store.Client) httpx.ErrorPage {
 func ClientHome(c *store.Client) string {
 	for _, raw := range c.RedirectURIs {
 		u, err := url.Parse(raw)
-		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || loopback(u.Hostname()) {
+		if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || httpx.LoopbackHost(u.Hostname()) {
 			continue
 		}
 		return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/"}).String()
 	}
 	return ""
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // ExpiredRequestError is LiveRequest's answer for a request that ran

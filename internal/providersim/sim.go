@@ -285,7 +285,7 @@ func (c *Config) validate() error {
 			bad("%s: %w", a.name, err)
 		}
 	}
-	if !loopbackHost(c.IssuerHost) {
+	if !httpx.LoopbackHost(c.IssuerHost) {
 		bad("issuer host must be localhost or a loopback address")
 	}
 	if len(c.SubjectSalt) < 32 {
@@ -364,18 +364,10 @@ func loopbackAddr(addr string) error {
 	if err != nil {
 		return errors.New("not host:port")
 	}
-	if !loopbackHost(host) {
+	if !httpx.LoopbackHost(host) {
 		return errors.New("host must be localhost or a loopback address")
 	}
 	return nil
-}
-
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // build stores clients and persons and assembles the OpenID Provider and

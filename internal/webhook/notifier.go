@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -504,16 +503,8 @@ func CheckURL(raw string) error {
 		return fmt.Errorf("%q has user information", httpx.RedactURL(raw))
 	case u.Scheme == "https":
 		return nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && httpx.LoopbackHost(u.Hostname()):
 		return nil
 	}
 	return fmt.Errorf("%q must use https (http only to localhost or a loopback address)", httpx.RedactURL(raw))
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

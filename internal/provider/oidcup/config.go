@@ -4,12 +4,12 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/identity"
 	"github.com/varde-eid/varde/internal/oauth2"
 )
@@ -305,20 +305,12 @@ func checkURL(s string) error {
 	case "https":
 		return nil
 	case "http":
-		if loopback(u.Hostname()) {
+		if httpx.LoopbackHost(u.Hostname()) {
 			return nil
 		}
 		return errors.New("must use https (http only on loopback)")
 	}
 	return errors.New("must use https")
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // basePath is the path Varde is served under, the issuer's, as
