@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -249,9 +250,11 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 	// may take up to 5 s, and the receiver fetches Varde's keys for
 	// each) is tried again 5 s later, then 15 s after that
 	// (webhook.Config): the bound leaves room for both retries, and the
-	// wait ends as soon as the last state arrives.
+	// wait ends as soon as the last state arrives. What comes after
+	// "operational" is the machine's doing, not the outage's: a probe
+	// slowed by a loaded machine may mark the eID degraded again.
 	rc.waitStates(t, "bankid", 45*time.Second, func(st []string) bool {
-		return len(st) >= 2 && st[0] == webhook.StateDown && st[len(st)-1] == webhook.StateOperational
+		return len(st) >= 2 && st[0] == webhook.StateDown && slices.Contains(st[1:], webhook.StateOperational)
 	})
 
 	pub, err := d.app.Status.Incident(ctx, inc.ID)
