@@ -17,7 +17,8 @@
 //
 // A test that stops, starts or fails over a server has one of its own:
 // NewServer, whose Stop and Start end every session and serve the same
-// cluster again, and NewStandby, a hot standby of it made with
+// cluster again, whose Crash ends it as an immediate shutdown does (Start
+// then recovers the cluster from its WAL, which Log shows), and NewStandby, a hot standby of it made with
 // pg_basebackup that refuses writes until Promote.
 //
 // A missing PostgreSQL fails the test, never skips it: install it with

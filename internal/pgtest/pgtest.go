@@ -506,12 +506,32 @@ func (srv *Server) DSN() string {
 // keeps its cluster, so that Start serves the same data again.
 func (srv *Server) Stop() {
 	srv.tb.Helper()
+	srv.end(os.Interrupt, "SIGINT")
+}
+
+// Crash ends the server as an immediate shutdown does (SIGQUIT to the
+// postmaster, what `pg_ctl stop -m immediate` sends): every server
+// process exits at once, without a checkpoint, and keeps its cluster,
+// so that Start recovers it from its WAL, as after a crash. A commit
+// is in that WAL only if its session committed synchronously: the
+// server runs with synchronous_commit off, so a test that needs its
+// commits to outlive a Crash sets it on for its sessions (in its DSN,
+// synchronous_commit=on).
+func (srv *Server) Crash() {
+	srv.tb.Helper()
+	srv.end(syscall.SIGQUIT, "SIGQUIT")
+}
+
+// end sends the running server sig and waits for it to exit, failing
+// the test if it has not within stopTimeout.
+func (srv *Server) end(sig os.Signal, name string) {
+	srv.tb.Helper()
 	if srv.s == nil {
 		return
 	}
 	s := srv.s
 	srv.s = nil
-	if s.proc.Signal(os.Interrupt) == nil {
+	if s.proc.Signal(sig) == nil {
 		select {
 		case <-s.done:
 			return
@@ -519,7 +539,21 @@ func (srv *Server) Stop() {
 		}
 	}
 	s.kill()
-	srv.tb.Fatalf("pgtest: postgres did not stop within %v of SIGINT; killed", stopTimeout)
+	srv.tb.Fatalf("pgtest: postgres did not stop within %v of %s; killed", stopTimeout, name)
+}
+
+// Log is the running server's log since it last started ("" while it
+// is stopped): what it says of its start, a recovery among it.
+func (srv *Server) Log() string {
+	srv.tb.Helper()
+	if srv.s == nil {
+		return ""
+	}
+	b, err := os.ReadFile(srv.s.log)
+	if err != nil {
+		srv.tb.Fatalf("pgtest: %v", err)
+	}
+	return string(b)
 }
 
 // Start runs the stopped server again on the same port and cluster and
