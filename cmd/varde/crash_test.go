@@ -103,6 +103,8 @@ type crashRun struct {
 	// killed is set just before the node is killed: an error after it
 	// is the kill's, one before it a failure.
 	killed atomic.Bool
+	// stop ends the workers at their next step.
+	stop atomic.Bool
 }
 
 // crashChain is one grant's refresh tokens as the client received them.
@@ -203,6 +205,7 @@ func (c *crashRun) load(t *testing.T, d time.Duration, kill func()) {
 		t.Fatalf("relying party setup: %v", err)
 	}
 	c.killed.Store(false)
+	c.stop.Store(false)
 	c.round++
 	for len(c.people) < crashWorkers {
 		c.people = append(c.people, &crashPerson{})
@@ -214,6 +217,10 @@ func (c *crashRun) load(t *testing.T, d time.Duration, kill func()) {
 	time.Sleep(d)
 	c.killed.Store(true)
 	kill()
+	// Where another node takes over, the workers go on until told to
+	// stop; elsewhere the kill's errors stop them.
+	time.Sleep(300 * time.Millisecond)
+	c.stop.Store(true)
 	wg.Wait()
 }
 
@@ -247,7 +254,7 @@ func (c *crashRun) work(ctx context.Context, t *testing.T, w int) {
 	if c.failed(t, "passkey login", c.login(ctx, p.device, p.jar)) {
 		return
 	}
-	for {
+	for !c.stop.Load() {
 		var err error
 		var what string
 		switch n := randN(10); {
