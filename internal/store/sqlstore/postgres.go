@@ -102,7 +102,7 @@ func openPostgresDB(ctx context.Context, dsn string, migrateSchema bool) (*DB, e
 	// a batch is one transaction, so one commit (and one WAL flush on
 	// the server) serves every login waiting at that moment.
 	db.w = sql.OpenDB(postgresWriteConnector{
-		Connector:   stdlib.GetConnector(*cfg, stdlib.OptionShouldPing(postgresShouldPing)),
+		Connector:   stdlib.GetConnector(*cfg, stdlib.OptionShouldPing(postgresShouldPing), stdlib.OptionAfterConnect(commitDurably)),
 		beginLocked: "BEGIN; " + d.auditLock,
 	})
 	db.w.SetMaxOpenConns(1)
@@ -182,6 +182,28 @@ func takesWrites(ctx context.Context, w *sql.DB) error {
 	}
 	if recovery || readOnly == "on" {
 		return fmt.Errorf("%w: %w", store.ErrUnavailable, ErrReadOnly)
+	}
+	return nil
+}
+
+// commitDurablySQL sets the session's synchronous_commit to on if it
+// is off, and leaves any other setting (local, remote_write, on,
+// remote_apply) as the operator made it, in one round trip.
+const commitDurablySQL = "SELECT CASE WHEN current_setting('synchronous_commit') = 'off' " +
+	"THEN set_config('synchronous_commit', 'on', false) ELSE current_setting('synchronous_commit') END"
+
+// commitDurably makes a new write connection's session commit
+// synchronously (ADR 66): a node answers only after the commit that
+// holds its write, and answers as though that write will outlive a
+// crash of the server. With synchronous_commit off, which a server,
+// database, role or DSN may set, the server acknowledges a COMMIT
+// before its WAL is written, and a crash or immediate shutdown loses
+// the last of them: tokens a relying party holds, passkeys a person
+// was told were added, the audit events of both.
+func commitDurably(ctx context.Context, conn *pgx.Conn) error {
+	var setting string
+	if err := conn.QueryRow(ctx, commitDurablySQL).Scan(&setting); err != nil {
+		return fmt.Errorf("make commits synchronous: %w", err)
 	}
 	return nil
 }
