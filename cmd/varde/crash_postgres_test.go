@@ -90,7 +90,7 @@ func TestKilledNodeOrDatabaseOverPostgresKeepsWhatItAcknowledged(t *testing.T) {
 			c.checkAfterRestart(t)
 		}
 	}
-	t.Logf("%d answers acknowledged in all, %d refresh chains, %d passkeys, lost 0", c.acked.Load(), len(c.chains), len(c.passkeys))
+	c.summary(t, 4)
 }
 
 // dollarParams rewrites a query's ? placeholders as PostgreSQL's $1,

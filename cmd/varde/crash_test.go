@@ -53,6 +53,7 @@ func TestKilledNodeKeepsWhatItAcknowledged(t *testing.T) {
 	c := newCrashRun(t)
 	c.db = rawSQLite(t, c.cfgPath)
 	c.bind = func(q string) string { return q }
+	c.flowInMemory = true
 	for i := range 3 {
 		p := startServeProcess(t, c.cfgPath)
 		waitReady(t, c.issuer)
@@ -76,7 +77,18 @@ func TestKilledNodeKeepsWhatItAcknowledged(t *testing.T) {
 	if out, err := runCmd(t, "store", "verify", "--config", c.cfgPath); err != nil {
 		t.Fatalf("store verify at the end: %v\n%s", err, out)
 	}
-	t.Logf("%d answers acknowledged in all, %d refresh chains, %d passkeys, lost 0", c.acked.Load(), len(c.chains), len(c.passkeys))
+	c.summary(t, 3)
+}
+
+// summary logs what was run and checked, for docs/RESILIENCE.md.
+func (c *crashRun) summary(t *testing.T, faults int) {
+	t.Helper()
+	if t.Failed() {
+		return
+	}
+	t.Logf("%d faults; %d answers acknowledged (%d requests in flight at the faults); checked after them: %d refresh chains, "+
+		"%d of them with a rotation in flight, %d unredeemed codes, %d passkey logins, %d recovery codes; lost 0",
+		faults, c.acked.Load(), c.inFlight.Load(), len(c.chains), c.checked.retried, c.checked.codes, c.checked.passkeys, c.checked.recovery)
 }
 
 // crashRun is one node's configuration and what its clients were
@@ -95,6 +107,15 @@ type crashRun struct {
 	chains   []*crashChain
 	passkeys []*loadgen.Person
 	people   []*crashPerson
+	// codes are authorization codes the relying party received and has
+	// not redeemed; flowInMemory is true where they are kept in the
+	// node's memory (SQLite, ADR 7), so that a restart ends them.
+	codes        []*crashCode
+	flowInMemory bool
+	// checked counts what was checked after the faults: codes
+	// redeemed or refused, rotations in flight at a fault found to go
+	// through, passkey logins, recovery codes.
+	checked struct{ codes, retried, passkeys, recovery int }
 	// acked counts the answers clients received as a success, inFlight
 	// the requests that got none.
 	acked, inFlight atomic.Int64
@@ -258,10 +279,12 @@ func (c *crashRun) work(ctx context.Context, t *testing.T, w int) {
 		var err error
 		var what string
 		switch n := randN(10); {
-		case n < 4:
+		case n < 3:
 			what, err = "refresh", c.refresh(ctx)
-		case n < 6:
+		case n < 5:
 			what, err = "login", c.login(ctx, p.device, p.jar)
+		case n < 6:
+			what, err = "a login up to its code", c.codeOnly(ctx, p)
 		case n < 7:
 			what = "enrol"
 			_, _, err = c.enrol(ctx)
@@ -634,6 +657,7 @@ func (c *crashRun) checkAfterRestart(t *testing.T) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.checkCodes(ctx, t)
 	for i, ch := range c.chains {
 		if ch.spent {
 			continue
@@ -644,6 +668,7 @@ func (c *crashRun) checkAfterRestart(t *testing.T) {
 		if _, err := c.rp.Login(ctx, d, loadgen.LoginOptions{}); err != nil {
 			t.Errorf("passkey %d, acknowledged before the kill, does not log in: %v", i, err)
 		}
+		c.checked.passkeys++
 	}
 	for i, p := range c.people {
 		if p.device == nil || p.codesUnknown || len(p.codes) == 0 {
@@ -652,6 +677,7 @@ func (c *crashRun) checkAfterRestart(t *testing.T) {
 		if err := c.recover(ctx, p.codes[0]); err != nil {
 			t.Errorf("person %d: a recovery code acknowledged before the kill: %v", i, err)
 		}
+		c.checked.recovery++
 		p.codes = p.codes[1:]
 	}
 }
@@ -667,6 +693,9 @@ func (c *crashRun) checkChain(ctx context.Context, t *testing.T, i int, ch *cras
 		t.Errorf("chain %d (%d tokens, rotation in flight at the kill: %v): its last refresh token after the restart: %v", i, len(ch.tokens), ch.pending, err)
 		ch.spent = true
 		return
+	}
+	if ch.pending {
+		c.checked.retried++
 	}
 	second, err := c.rp.Refresh(ctx, first.RefreshToken)
 	if err != nil {
