@@ -112,6 +112,8 @@ type crashRun struct {
 	// node's memory (SQLite, ADR 7), so that a restart ends them.
 	codes        []*crashCode
 	flowInMemory bool
+	// codeSets counts the sets of recovery codes people were shown.
+	codeSets int
 	// checked counts what was checked after the faults: codes
 	// redeemed or refused, rotations in flight at a fault found to go
 	// through, passkey logins, recovery codes.
@@ -330,6 +332,7 @@ func (c *crashRun) enrol(ctx context.Context) (*loadgen.Person, []string, error)
 	if len(codes) == 0 {
 		return d, nil, fmt.Errorf("enrolled: no recovery codes on the page:\n%.500s", page)
 	}
+	c.ack(func() { c.codeSets++ })
 	return d, codes, nil
 }
 
@@ -464,7 +467,7 @@ func (c *crashRun) newCodes(ctx context.Context, p *crashPerson) error {
 	if len(codes) == 0 {
 		return fmt.Errorf("new codes: none on the page:\n%.500s", page)
 	}
-	c.ack(func() { p.codes, p.codesUnknown = codes, false })
+	c.ack(func() { p.codes, p.codesUnknown = codes, false; c.codeSets++ })
 	return nil
 }
 
@@ -569,10 +572,14 @@ func codesIn(page string) []string {
 // checkStored reads the store of the killed node: every refresh token
 // a client received is there, under a grant whose session is there
 // (for the logins of the last load), and the audit log holds a token
-// event for every token response acknowledged under each grant and an
-// enrolment or passkey_added event for every passkey acknowledged.
+// event for every token response acknowledged under each grant, an
+// enrolment or passkey_added event for every passkey acknowledged and
+// a recovery_codes_regenerated event for every set of recovery codes
+// shown.
 func (c *crashRun) checkStored(t *testing.T) {
 	t.Helper()
+	codeEvents := 0
+	c.eachEvent(t, "recovery_codes_regenerated", func(map[string]string) { codeEvents++ })
 	tokenEvents := map[string]int{} // grant → token events
 	c.eachEvent(t, "token", func(d map[string]string) { tokenEvents[d["grant"]]++ })
 	passkeyEvents := map[string]bool{} // credential reference → its event
@@ -609,6 +616,9 @@ func (c *crashRun) checkStored(t *testing.T) {
 		if tokenEvents[grant] < n {
 			t.Errorf("grant %s: %d token responses acknowledged, %d token events in the audit log", grant, n, tokenEvents[grant])
 		}
+	}
+	if codeEvents < c.codeSets {
+		t.Errorf("%d sets of recovery codes shown, %d recovery_codes_regenerated events in the audit log", c.codeSets, codeEvents)
 	}
 	for i, d := range c.passkeys {
 		h := sha256.Sum256(d.Cred.ID)
