@@ -42,10 +42,13 @@ import (
 // kill `varde store verify` passes (integrity, audit chain), and every
 // answer a client received as a success is found in the file: each
 // refresh token handed out is stored under its grant, with the grant's
-// session and one token event per token response. After each restart
-// the last refresh token of every chain works once and a spent one is
-// refused as reused, every acknowledged passkey logs in, and every
-// person's last acknowledged recovery codes work.
+// session and one token event per token response, and each passkey and
+// set of recovery codes with its event. After each restart the last
+// refresh token of every chain works once and a spent one is refused
+// as reused, every acknowledged passkey logs in, every person's last
+// acknowledged recovery codes work, and a code received but not
+// redeemed is refused with invalid_grant (codes live in the node's
+// memory, ADR 7). docs/RESILIENCE.md, A node killed mid-write.
 func TestKilledNodeKeepsWhatItAcknowledged(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts and kills a node process three times")
@@ -307,8 +310,8 @@ func (c *crashRun) enrol(ctx context.Context) (*loadgen.Person, []string, error)
 	d := loadgen.NewDevice(c.issuer, false)
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, Transport: c.rp.HTTP.Transport, CheckRedirect: c.rp.HTTP.CheckRedirect}
-	// loadgen.Enrol keeps its browser; this one follows the enrolment to
-	// the page of codes in its own.
+	// loadgen.Enrol stops at the enrolment's answer; the codes are on
+	// the page it sends the browser to, read here in the same browser.
 	begin, _ := json.Marshal(map[string]string{"attempt": "", "given_name": "Kari", "family_name": "Nordmann", "birth_date": "", "kind": "fnr"})
 	reply, err := postJSON(ctx, hc, c.issuer+"/passkey/enrol/begin", "", begin)
 	if err != nil {
