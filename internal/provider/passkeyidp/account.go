@@ -102,7 +102,11 @@ type accountData struct {
 	CanAdd, CanChange bool
 	// Full is true when the person holds MaxPasskeys passkeys: the page
 	// says so instead of offering to add one that would be refused.
-	Full      bool
+	Full bool
+	// Invite is true when the person logged in with an eID, holds no
+	// passkey and may add one: the page says, beside the button, what a
+	// passkey gives them (invites).
+	Invite    bool
 	Reauth    string
 	ReauthURL string
 	// Activity is what happened lately with the person's identity,
@@ -309,6 +313,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 	}
 	d.CanAdd, d.CanChange = p.may(s)
 	d.Full = len(keys) >= MaxPasskeys
+	d.Invite = invites(s, keys, d.CanAdd)
 	switch {
 	case !d.CanAdd:
 		d.Reauth = "account.reauth.stale"
@@ -375,6 +380,17 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	p.Pages.Render(w, r, status, "account", lang, d)
+}
+
+// invites reports whether the account page tells the person of session
+// s what adding a passkey gives them: a way in that needs no eID, that
+// is quicker and that still works while the eID is down. Only a person
+// who logged in with an eID and holds no passkey has that to gain, and
+// only where the page offers to add one (canAdd); a login with a
+// recovery code is this provider's own, and its page says what to do
+// next already (account.recovered).
+func invites(s *store.Session, keys []*store.Passkey, canAdd bool) bool {
+	return canAdd && len(keys) == 0 && s.Provider != "" && s.Provider != ID
 }
 
 // waysIn reads the person's passkeys and how many unused recovery
