@@ -1,7 +1,6 @@
 package passkeyidp
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -450,15 +449,11 @@ func (p *Provider) passkeyViews(lang string, keys []*store.Passkey) []passkeyVie
 	return views
 }
 
-// shownPasskeyView is key as the account page lists it among keys, the
-// person's passkeys (passkeyViews): numbered when an earlier one reads
-// alike.
-func (p *Provider) shownPasskeyView(lang string, key *store.Passkey, keys []*store.Passkey) passkeyView {
-	i := slices.IndexFunc(keys, func(k *store.Passkey) bool { return bytes.Equal(k.CredentialID, key.CredentialID) })
-	if i < 0 {
-		return p.passkeyView(lang, key)
-	}
-	return p.passkeyViews(lang, keys)[i]
+// ownedView is key as the account page lists it among the person's
+// passkeys (passkeyViews), where the person chose it: numbered when an
+// earlier one reads alike ("Laptop (2)").
+func (p *Provider) ownedView(lang string, key *ownedPasskey) passkeyView {
+	return p.passkeyViews(lang, key.all)[key.i]
 }
 
 // anyReaches reports whether a login with one of keys, person's

@@ -28,10 +28,7 @@ var confirmVaries = regexp.MustCompile(`((?:name="csrf"|data-csrf=|data-keep-csr
 func TestConfirmRemovalPagesAreUnchanged(t *testing.T) {
 	for _, lang := range []string{"nb", "en", "da"} {
 		// A harness each: the eID's number is one person's.
-		h := newHarness(t, true)
-		h.now = time.Date(2026, 11, 20, 10, 35, 0, 0, time.UTC)
-		b := h.browser(lang)
-		e := b.enrol(newDevice(false), "", "fnr")
+		h, b, e := pageHarness(t, lang)
 		laptop := h.addStoredPasskey(t, e.person, "Laptop")
 		h.linkEID(t, e.person)
 		ref := eidRefRE.FindStringSubmatch(b.get("/account").body)
@@ -59,10 +56,7 @@ func TestConfirmRemovalPagesAreUnchanged(t *testing.T) {
 // to find the passkey and name it changed none of their bytes.
 func TestPasskeyPagesAreUnchanged(t *testing.T) {
 	for _, lang := range []string{"nb", "en", "da"} {
-		h := newHarness(t, true)
-		h.now = time.Date(2026, 11, 20, 10, 35, 0, 0, time.UTC)
-		b := h.browser(lang)
-		e := b.enrol(newDevice(false), "", "fnr")
+		h, b, e := pageHarness(t, lang)
 		h.addStoredPasskey(t, e.person, "Laptop")
 		second := h.addStoredPasskey(t, e.person, "laptop")
 		h.addStoredPasskey(t, e.person, "Phone")
@@ -83,6 +77,16 @@ func TestPasskeyPagesAreUnchanged(t *testing.T) {
 			samePage(t, page.name, lang, strings.ReplaceAll(page.r.body, second, "CREDENTIAL"))
 		}
 	}
+}
+
+// pageHarness is a harness at a time the golden pages were made at,
+// with a person enrolled in a browser that speaks lang.
+func pageHarness(t *testing.T, lang string) (*harness, *browser, enrolled) {
+	t.Helper()
+	h := newHarness(t, true)
+	h.now = time.Date(2026, 11, 20, 10, 35, 0, 0, time.UTC)
+	b := h.browser(lang)
+	return h, b, b.enrol(newDevice(false), "", "fnr")
 }
 
 // samePage compares got, the page name in lang with what names a
