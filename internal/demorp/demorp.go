@@ -691,6 +691,12 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	raw, _ := tok.Extra("id_token").(string)
 	idt, err := rp.verifier().Verify(ctx, raw)
+	if err == nil {
+		// A claim the bank reads present as null would read as one left
+		// out: a null acr as no level asked of, a null sid or azp as
+		// none. It is refused as a wrong value is.
+		err = noNull(idt, idTokenClaims...)
+	}
 	if err == nil && idt.Nonce != p.nonce {
 		err = errors.New("nonce is not the one this login sent")
 	}
@@ -750,6 +756,38 @@ func (rp *RP) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, rp.cookie(cookieName, sid, int(sessionTTL/time.Second)))
 	http.Redirect(w, r, rp.BaseURL+"/account", http.StatusSeeOther)
+}
+
+// idTokenClaims are the claims of an ID token the bank reads, and
+// logoutTokenClaims those of a logout token: none of them may be null.
+var (
+	idTokenClaims     = []string{"iss", "sub", "aud", "exp", "iat", "nonce", "acr", "sid", "azp"}
+	logoutTokenClaims = []string{"iss", "sub", "aud", "exp", "iat", "sid", "jti", "events"}
+)
+
+// noNull refuses tok if any of the claims named is present as JSON
+// null. Read into a Go value, null is the zero value, so a check of
+// the value alone would take a null claim for one left out.
+func noNull(tok *oidc.IDToken, names ...string) error {
+	claims, err := rawClaims(tok)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if v, ok := claims[name]; ok && string(v) == "null" {
+			return fmt.Errorf("%s claim is null", name)
+		}
+	}
+	return nil
+}
+
+// rawClaims is tok's claims, each as it was written.
+func rawClaims(tok *oidc.IDToken) (map[string]json.RawMessage, error) {
+	var claims map[string]json.RawMessage
+	if err := tok.Claims(&claims); err != nil {
+		return nil, fmt.Errorf("claims not readable: %w", err)
+	}
+	return claims, nil
 }
 
 // verifier checks Varde's ID tokens and logout tokens for the bank,
@@ -910,12 +948,21 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 		SID    string                     `json:"sid"`
 		JTI    string                     `json:"jti"`
 		Events map[string]json.RawMessage `json:"events"`
-		Nonce  *string                    `json:"nonce"`
 	}
 	if err := tok.Claims(&c); err != nil {
 		refuse(http.StatusBadRequest, "invalid_request", "logout token claims not readable", err)
 		return
 	}
+	claims, err := rawClaims(tok)
+	if err != nil {
+		refuse(http.StatusBadRequest, "invalid_request", "logout token claims not readable", err)
+		return
+	}
+	if err := noNull(tok, logoutTokenClaims...); err != nil {
+		refuse(http.StatusBadRequest, "invalid_request", "logout token has a null claim", err)
+		return
+	}
+	_, nonce := claims["nonce"]
 	// §2.6 steps 5 to 7.
 	switch {
 	case !jsonObject(c.Events[backchannelEvent]):
@@ -930,7 +977,8 @@ func (rp *RP) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	case c.SID == "" && tok.Subject == "":
 		refuse(http.StatusBadRequest, "invalid_request", "logout token has neither sid nor sub", nil)
 		return
-	case c.Nonce != nil:
+	case nonce:
+		// §2.4: a nonce MUST NOT be present; one of null is present.
 		refuse(http.StatusBadRequest, "invalid_request", "logout token has a nonce", nil)
 		return
 	case c.JTI == "":

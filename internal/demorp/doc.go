@@ -3,7 +3,8 @@
 // github.com/coreos/go-oidc and golang.org/x/oauth2, integrating the way a
 // real bank would: pushed authorization requests (RFC 9126), PKCE,
 // private_key_jwt client authentication, ID token verification (with its
-// nonce and azp, OIDC Core §3.1.3.7), RFC 9207 iss checks, a check that the level reached (acr) is at least
+// nonce and azp, OIDC Core §3.1.3.7; a claim it reads present as null is
+// refused, not taken for one left out), RFC 9207 iss checks, a check that the level reached (acr) is at least
 // the one asked for (OIDC Core §5.5.1.1), tokens bound to its key with DPoP (RFC 9449),
 // retrying when Varde asks for a DPoP nonce, RP-initiated logout, and
 // back-channel logout (OpenID Connect Back-Channel Logout 1.0): a logout

@@ -155,6 +155,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// bank is Demo Bank at f, with keys of its own for client assertions
+// and DPoP, logging to log.
+func (f *nonceIssuer) bank(log io.Writer) *RP {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	dpopKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return &RP{
+		Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
+		Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
+		Log: slog.New(slog.NewTextHandler(log, nil)), Now: time.Now,
+	}
+}
+
 // login logs in at Demo Bank's handler h, asking for level acr ("" for
 // none): the login form, then the callback with a code from f, in
 // language lang. It returns the callback's response.
@@ -369,14 +387,8 @@ func TestCallbackRefusalLogged(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newNonceIssuer(t)
-			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			var log strings.Builder
-			rp := &RP{
-				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
-				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
-				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
-			}
+			rp := f.bank(&log)
 			h := mustHandler(t, rp)
 			w := httptest.NewRecorder()
 			login := httptest.NewRequest(http.MethodPost, "/demo-bank/login", strings.NewReader(""))
@@ -518,6 +530,16 @@ func TestBackchannelLogout(t *testing.T) {
 		{name: "another sid", token: sign(f.key, logoutClaims(func(c map[string]any) { c["sid"] = "sid-2" })), status: 200},
 		{name: "no jti", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "jti") })), status: 400},
 		{name: "with a nonce", token: sign(f.key, logoutClaims(func(c map[string]any) { c["nonce"] = "n" })), status: 400},
+		// A claim present as null is present: a nonce of null is a nonce
+		// (§2.4), and a null sid is no sid to fall back from to the sub.
+		{name: "with a null nonce", token: sign(f.key, logoutClaims(func(c map[string]any) { c["nonce"] = nil })), status: 400},
+		{name: "null sid", token: sign(f.key, logoutClaims(func(c map[string]any) { c["sid"] = nil })), status: 400},
+		{name: "null sub", token: sign(f.key, logoutClaims(func(c map[string]any) { c["sub"] = nil })), status: 400},
+		{name: "null iss", token: sign(f.key, logoutClaims(func(c map[string]any) { c["iss"] = nil })), status: 400},
+		{name: "null aud", token: sign(f.key, logoutClaims(func(c map[string]any) { c["aud"] = nil })), status: 400},
+		{name: "null exp", token: sign(f.key, logoutClaims(func(c map[string]any) { c["exp"] = nil })), status: 400},
+		{name: "null iat", token: sign(f.key, logoutClaims(func(c map[string]any) { c["iat"] = nil })), status: 400},
+		{name: "null jti", token: sign(f.key, logoutClaims(func(c map[string]any) { c["jti"] = nil })), status: 400},
 		{name: "no event", token: sign(f.key, logoutClaims(func(c map[string]any) { delete(c, "events") })), status: 400},
 		{name: "another client", token: sign(f.key, logoutClaims(func(c map[string]any) { c["aud"] = "other" })), status: 400},
 		{name: "expired", token: sign(f.key, logoutClaims(func(c map[string]any) { c["exp"] = time.Now().Add(-time.Minute).Unix() })), status: 400},
@@ -574,14 +596,8 @@ func TestIDTokenAZP(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newNonceIssuer(t)
 			f.idClaims = tt.claims
-			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			dpopKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			var log strings.Builder
-			rp := &RP{
-				Name: "Demo Bank", ClientID: "demo-bank", Issuer: f.srv.URL, BaseURL: "http://bank.test/demo-bank",
-				Key: key, KeyID: "demo-bank-1", DPoPKey: dpopKey, HTTPClient: f.srv.Client(),
-				Log: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now,
-			}
+			rp := f.bank(&log)
 			w := f.login(mustHandler(t, rp), "", "en")
 			if tt.in {
 				if w.Code != http.StatusSeeOther || len(rp.sessions) != 1 {
@@ -594,6 +610,35 @@ func TestIDTokenAZP(t *testing.T) {
 			}
 			if !strings.Contains(log.String(), "azp") {
 				t.Errorf("log does not say why: %s", log.String())
+			}
+		})
+	}
+}
+
+// TestIDTokenNullClaims: an ID token with a claim the bank reads
+// present as JSON null is refused, as one with a wrong value is: a null
+// nonce is not the nonce the login sent (OIDC Core §3.1.3.7 step 11),
+// and null is no subject, issuer, audience, time, level, session or
+// authorized party. The log says why.
+func TestIDTokenNullClaims(t *testing.T) {
+	for _, name := range []string{"nonce", "sub", "iss", "aud", "exp", "iat", "acr", "sid", "azp"} {
+		t.Run(name, func(t *testing.T) {
+			f := newNonceIssuer(t)
+			f.idClaims = map[string]any{name: nil}
+			var log strings.Builder
+			rp := f.bank(&log)
+			w := f.login(mustHandler(t, rp), "", "en")
+			if w.Code != http.StatusBadGateway || len(rp.sessions) != 0 || !strings.Contains(w.Body.String(), texts["en"].ErrToken) {
+				t.Errorf("callback: %d, %d sessions, want 502 and %q: %s", w.Code, len(rp.sessions), texts["en"].ErrToken, w.Body)
+			}
+			// go-oidc reads exp and iat as numbers itself, and refuses
+			// a null one before the bank reads any claim.
+			said := name
+			if name == "exp" || name == "iat" {
+				said = "failed to unmarshal claims"
+			}
+			if !strings.Contains(log.String(), said) {
+				t.Errorf("log does not say %q: %s", said, log.String())
 			}
 		})
 	}

@@ -50,10 +50,29 @@ type logoutClaims struct {
 	SID    string                     `json:"sid"`
 	JTI    string                     `json:"jti"`
 	Events map[string]json.RawMessage `json:"events"`
-	Nonce  *string                    `json:"nonce"`
 }
 
-func (c logoutClaims) takeable(issuer, clientID string, now time.Time) bool {
+// written tells of the claims as they were written: whether a nonce is
+// there, of any value, null too, and whether any claim the bank reads
+// is null, which it must not take for one left out.
+type written struct {
+	nonce, null bool
+}
+
+func writtenClaims(claims string) written {
+	var raw map[string]json.RawMessage
+	_ = json.Unmarshal([]byte(claims), &raw)
+	_, nonce := raw["nonce"]
+	null := false
+	for _, name := range []string{"iss", "sub", "aud", "exp", "iat", "sid", "jti", "events"} {
+		if v, ok := raw[name]; ok && string(v) == "null" {
+			null = true
+		}
+	}
+	return written{nonce: nonce, null: null}
+}
+
+func (c logoutClaims) takeable(issuer, clientID string, now time.Time, w written) bool {
 	aud := []string{}
 	switch a := c.Aud.(type) {
 	case string:
@@ -66,13 +85,13 @@ func (c logoutClaims) takeable(issuer, clientID string, now time.Time) bool {
 		}
 	}
 	return c.Iss == issuer && slices.Contains(aud, clientID) && now.Before(time.Unix(int64(c.Exp), 0)) && c.Iat != nil &&
-		isObject(c.Events[backchannelEvent]) && (c.SID != "" || c.Sub != "") && c.JTI != "" && c.Nonce == nil
+		isObject(c.Events[backchannelEvent]) && (c.SID != "" || c.Sub != "") && c.JTI != "" && !w.nonce && !w.null
 }
 
 // FuzzBackchannelLogout posts logout tokens of any claims, signed with
 // the issuer's key, to the bank's back-channel logout endpoint: it
-// answers 200 only for a token §2.6 lets it take, else 400 with an
-// OAuth error; a refused token ends no session, and a token taken ends
+// answers 200 only for a token §2.6 lets it take (no nonce, not even a
+// null one, and no claim it reads null), else 400 with an OAuth error; a refused token ends no session, and a token taken ends
 // only the sessions of its sid (or, without one, its sub).
 func FuzzBackchannelLogout(f *testing.F) {
 	srv, signer := logoutIssuer(f)
@@ -84,6 +103,11 @@ func FuzzBackchannelLogout(f *testing.F) {
 	f.Add(valid(`,"sid":"s-1"`))
 	f.Add(valid(`,"sub":"sub-2"`))
 	f.Add(valid(`,"sid":"s-1","nonce":"n"`))
+	f.Add(valid(`,"sid":"s-1","nonce":null`))
+	f.Add(valid(`,"sid":null,"sub":"sub-2"`))
+	f.Add(valid(`,"sid":"s-1","sub":null`))
+	f.Add(strings.Replace(valid(`,"sid":"s-1"`), `"iat":1`, `"iat":null`, 1))
+	f.Add(strings.Replace(valid(`,"sid":"s-1"`), `"jti":"j1"`, `"jti":null`, 1))
 	f.Add(valid(`,"sid":""`))
 	f.Add(strings.Replace(valid(`,"sid":"s-2"`), `"iat":1,`, "", 1))
 	f.Add(`{"iss":"` + srv.URL + `","aud":["x","demo-bank"],"exp":` + strconv.FormatInt(exp, 10) + `,"sid":"s-2","jti":"j2","events":{"` + backchannelEvent + `":null}}`)
@@ -117,7 +141,7 @@ func FuzzBackchannelLogout(f *testing.F) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		var c logoutClaims
-		takeable := json.Unmarshal([]byte(claims), &c) == nil && c.takeable(srv.URL, "demo-bank", time.Now())
+		takeable := json.Unmarshal([]byte(claims), &c) == nil && c.takeable(srv.URL, "demo-bank", time.Now(), writtenClaims(claims))
 		rp.mu.Lock()
 		left := slices.Sorted(maps.Keys(rp.sessions))
 		rp.mu.Unlock()

@@ -1449,19 +1449,37 @@ func TestSlowReceiverHoldsOneSlot(t *testing.T) {
 
 // TestHangingBacklogLeavesSlots: a receiver that does not answer, with
 // a backlog queued while it was down and due before anyone else's,
-// holds no more than PerEndpoint of Run's slots; the deliveries of a
-// receiver that answers go through at once, not after the hanging
-// ones have each taken AttemptTimeout.
+// holds no more than PerEndpoint of Run's slots, and uses them; the
+// deliveries of a receiver that answers go through at once, not after
+// the hanging ones have each taken AttemptTimeout.
+//
+// The test waits for what it checks, not for a time: the fast
+// deliveries all delivered, then PerEndpoint POSTs hanging at once. The
+// second hanging POST is let into its handler only after the fast ones
+// are through: on a loaded machine Run's second attempt can reach the
+// receiver that late, and a test that stopped Run at the fast
+// deliveries then saw one hanging POST.
 func TestHangingBacklogLeavesSlots(t *testing.T) {
 	f := newFixture(t, Config{PollInterval: 10 * time.Millisecond}, func(o *Options) { o.Now = time.Now })
-	var inFlight, most atomic.Int32
+	var arrived, inFlight, most, ended atomic.Int32
+	fastDone := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.ReadAll(r.Body)
+		if arrived.Add(1) == 2 {
+			// Cut short before it was let in, it never hung here, as an
+			// attempt Run's end stops before it is sent never does.
+			select {
+			case <-fastDone:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		n := inFlight.Add(1)
 		defer inFlight.Add(-1)
 		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
 		}
 		<-r.Context().Done()
+		ended.Add(1)
 	}))
 	defer slow.Close()
 	fast := newBodyRecorder(t, http.StatusOK)
@@ -1486,22 +1504,27 @@ func TestHangingBacklogLeavesSlots(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.n.Run(ctx) }()
-	delivered := func() int {
+	delivered := func() bool {
 		n := 0
 		for _, d := range f.deliveries(t, "fast") {
 			if !d.DeliveredAt.IsZero() {
 				n++
 			}
 		}
-		return n
+		return n == nFast
 	}
-	// Well within the 5 s each hanging attempt takes.
-	deadline := time.Now().Add(3 * time.Second)
-	for delivered() < nFast && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	// Room for a loaded machine: whether the fast deliveries went
+	// through before any hanging attempt timed out is read from the
+	// receiver, not from how long they took.
+	if !waitFor(30*time.Second, delivered) {
+		t.Errorf("while a receiver with a backlog hangs, the other's %d deliveries are not all delivered", nFast)
 	}
-	if n := delivered(); n != nFast {
-		t.Errorf("while a receiver with a backlog hangs, the other got %d of %d deliveries", n, nFast)
+	if n := ended.Load(); n != 0 {
+		t.Errorf("the fast deliveries went through only after %d hanging attempts timed out", n)
+	}
+	close(fastDone)
+	if !waitFor(30*time.Second, func() bool { return most.Load() >= 2 }) {
+		t.Errorf("at most %d POSTs at once to the hanging receiver, want PerEndpoint (2)", most.Load())
 	}
 	cancel()
 	if err := <-done; err != nil {
@@ -1967,4 +1990,17 @@ func TestAnswerBounded(t *testing.T) {
 	if d.Attempts != 1 || !d.DeliveredAt.IsZero() || !d.AbandonedAt.IsZero() || !strings.Contains(d.LastError, "exceeded") {
 		t.Errorf("after an answer with a header of a MiB: %+v", d)
 	}
+}
+
+// waitFor polls cond until it holds or within has passed, and reports
+// whether it held.
+func waitFor(within time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }

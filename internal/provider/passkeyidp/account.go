@@ -1,7 +1,6 @@
 package passkeyidp
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -102,7 +101,11 @@ type accountData struct {
 	CanAdd, CanChange bool
 	// Full is true when the person holds MaxPasskeys passkeys: the page
 	// says so instead of offering to add one that would be refused.
-	Full      bool
+	Full bool
+	// Invite is true when the person logged in with an eID, holds no
+	// passkey and may add one: the page says, beside the button, what a
+	// passkey gives them (invites).
+	Invite    bool
 	Reauth    string
 	ReauthURL string
 	// Activity is what happened lately with the person's identity,
@@ -309,6 +312,7 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 	}
 	d.CanAdd, d.CanChange = p.may(s)
 	d.Full = len(keys) >= MaxPasskeys
+	d.Invite = invites(s, keys, d.CanAdd)
 	switch {
 	case !d.CanAdd:
 		d.Reauth = "account.reauth.stale"
@@ -377,6 +381,17 @@ func (p *Provider) renderAccount(w http.ResponseWriter, r *http.Request, status 
 	p.Pages.Render(w, r, status, "account", lang, d)
 }
 
+// invites reports whether the account page tells the person of session
+// s what adding a passkey gives them: a way in that needs no eID, that
+// is quicker and that still works while the eID is down. Only a person
+// who logged in with an eID and holds no passkey has that to gain, and
+// only where the page offers to add one (canAdd); a login with a
+// recovery code is this provider's own, and its page says what to do
+// next already (account.recovered).
+func invites(s *store.Session, keys []*store.Passkey, canAdd bool) bool {
+	return canAdd && len(keys) == 0 && s.Provider != "" && s.Provider != ID
+}
+
 // waysIn reads the person's passkeys and how many unused recovery
 // codes they hold, for the pages that say how they can log in; when
 // either cannot be read it answers with the error page and returns
@@ -434,15 +449,11 @@ func (p *Provider) passkeyViews(lang string, keys []*store.Passkey) []passkeyVie
 	return views
 }
 
-// shownPasskeyView is key as the account page lists it among keys, the
-// person's passkeys (passkeyViews): numbered when an earlier one reads
-// alike.
-func (p *Provider) shownPasskeyView(lang string, key *store.Passkey, keys []*store.Passkey) passkeyView {
-	i := slices.IndexFunc(keys, func(k *store.Passkey) bool { return bytes.Equal(k.CredentialID, key.CredentialID) })
-	if i < 0 {
-		return p.passkeyView(lang, key)
-	}
-	return p.passkeyViews(lang, keys)[i]
+// ownedView is key as the account page lists it among the person's
+// passkeys (passkeyViews), where the person chose it: numbered when an
+// earlier one reads alike ("Laptop (2)").
+func (p *Provider) ownedView(lang string, key *ownedPasskey) passkeyView {
+	return p.passkeyViews(lang, key.all)[key.i]
 }
 
 // anyReaches reports whether a login with one of keys, person's

@@ -1,10 +1,8 @@
 package passkeyidp
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
-	"slices"
 
 	"github.com/varde-eid/varde/internal/httpx"
 	"github.com/varde-eid/varde/internal/store"
@@ -173,8 +171,8 @@ func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, s *store.Se
 	if !ok {
 		return
 	}
-	i := slices.IndexFunc(keys, func(k *store.Passkey) bool { return bytes.Equal(k.CredentialID, credID) })
-	if i < 0 {
+	key, ok := ownedAmong(keys, credID)
+	if !ok {
 		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
 		return
 	}
@@ -182,10 +180,9 @@ func (p *Provider) askRemove(w http.ResponseWriter, r *http.Request, s *store.Se
 		p.renderAccount(w, r, http.StatusConflict, "", "account.err.last")
 		return
 	}
-	key, lang := keys[i], p.lang(r)
-	// Named as the account page, where the person chose it, names it.
-	p.Pages.Render(w, r, http.StatusOK, "account_confirm_removal", lang, p.removePasskeyPage(lang, p.passkeyViews(lang, keys)[i],
-		len(keys)-1, codes, p.sessionCSRF(r), p.changeTimeout(r, lang, s, credentialPage(removePath, key))))
+	lang := p.lang(r)
+	p.Pages.Render(w, r, http.StatusOK, "account_confirm_removal", lang, p.removePasskeyPage(lang, p.ownedView(lang, key),
+		len(keys)-1, codes, p.sessionCSRF(r), p.changeTimeout(r, lang, s, credentialPage(removePath, key.Passkey))))
 }
 
 // newCodesConfirmPage: GET /account/recovery-codes/new asks whether to

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -181,12 +182,23 @@ func (p *Provider) renameBlocked(ctx context.Context, w http.ResponseWriter, r *
 	p.toLogin(w, r)
 }
 
-// ownedPasskey is one of a person's passkeys, with all of them
-// (Provider.ownPasskey), which the rename page names it among as the
-// account page does (Provider.passkeyViews).
+// ownedPasskey is one of a person's passkeys, all[i], with all of them,
+// which the rename and removal pages name it among as the account page
+// does (Provider.ownedView).
 type ownedPasskey struct {
 	*store.Passkey
 	all []*store.Passkey
+	i   int
+}
+
+// ownedAmong is the passkey of keys, a person's, whose credential ID is
+// credID; false if they hold none by that ID.
+func ownedAmong(keys []*store.Passkey, credID []byte) (*ownedPasskey, bool) {
+	i := slices.IndexFunc(keys, func(k *store.Passkey) bool { return bytes.Equal(k.CredentialID, credID) })
+	if i < 0 {
+		return nil, false
+	}
+	return &ownedPasskey{Passkey: keys[i], all: keys, i: i}, true
 }
 
 // ownPasskey is person's passkey whose credential ID the account page
@@ -204,13 +216,11 @@ func (p *Provider) ownPasskey(w http.ResponseWriter, r *http.Request, personID, 
 		p.internalError(w, r, "list passkeys", err)
 		return nil, false
 	}
-	for _, k := range keys {
-		if bytes.Equal(k.CredentialID, credID) {
-			return &ownedPasskey{Passkey: k, all: keys}, true
-		}
+	key, ok := ownedAmong(keys, credID)
+	if !ok {
+		p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
 	}
-	p.renderAccount(w, r, http.StatusNotFound, "", "account.err.gone")
-	return nil, false
+	return key, ok
 }
 
 // credentialParam decodes param, a credential ID as the account pages
@@ -247,7 +257,7 @@ func (p *Provider) renderRename(w http.ResponseWriter, r *http.Request, s *store
 // alike); the field holds the name as stored, or as typed.
 func (p *Provider) renderRenameData(w http.ResponseWriter, r *http.Request, s *store.Session, status int, key *ownedPasskey, d renameData) {
 	lang := p.lang(r)
-	d.Passkey, d.Max, d.CSRF = p.shownPasskeyView(lang, key.Passkey, key.all), maxPasskeyName, p.sessionCSRF(r)
+	d.Passkey, d.Max, d.CSRF = p.ownedView(lang, key), maxPasskeyName, p.sessionCSRF(r)
 	d.Timeout = p.changeTimeout(r, lang, s, credentialPage(renamePath, key.Passkey))
 	p.Pages.Render(w, r, status, "account_rename", lang, d)
 }
