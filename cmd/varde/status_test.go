@@ -210,17 +210,7 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 		t.Fatalf("all-down page: %d", res.StatusCode)
 	}
 
-	var inc *store.Incident
-	waitFor(t, "incident opened", openAfter+3*time.Second, func() bool {
-		open, err := d.app.Store.ListIncidents(ctx, store.IncidentQuery{Open: true, Component: "bankid"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(open) == 1 {
-			inc = open[0]
-		}
-		return inc != nil
-	})
+	inc := waitOpened(t, d, "bankid", openAfter+3*time.Second)
 	if lag := inc.StartedAt.Sub(faultAt); lag < -interval || lag > 2*interval {
 		t.Errorf("incident started %v after the fault, want within one probe interval", lag)
 	}
@@ -336,6 +326,23 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &disc); err != nil || disc["status_endpoint"] != issuer+"/status/api/v1/summary" {
 		t.Errorf("discovery status_endpoint = %v", disc["status_endpoint"])
 	}
+}
+
+// waitOpened waits for component's open incident and returns it.
+func waitOpened(t *testing.T, d *demoNode, component string, timeout time.Duration) *store.Incident {
+	t.Helper()
+	var inc *store.Incident
+	waitFor(t, component+" incident opened", timeout, func() bool {
+		open, err := d.app.Store.ListIncidents(context.Background(), store.IncidentQuery{Open: true, Component: component})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(open) == 1 {
+			inc = open[0]
+		}
+		return inc != nil
+	})
+	return inc
 }
 
 func findIncident(t *testing.T, list []status.Incident, id string) status.Incident {
