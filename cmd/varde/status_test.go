@@ -220,6 +220,12 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 	if st, ok := d.app.Health.Status("bankid"); ok {
 		t.Logf("detected down %v after the fault; incident opened %v after it began", st.Since.Sub(faultAt), inc.OpenedAt.Sub(inc.StartedAt))
 	}
+	// While it lasts, the page tells people the ways in that work (once
+	// the summary it shares, for up to 10 s, has the incident).
+	waitFor(t, "page names the other ways in", 15*time.Second, func() bool {
+		_, body := anyRP.get(issuer + "/status?lang=nb")
+		return strings.Contains(body, "Imens kan du logge inn på en annen måte, hvis tjenesten du kom fra, tilbyr den: Demo MinID eller Passnøkkel.")
+	})
 
 	if _, err := bankid.SetFault(providersim.Fault{Mode: providersim.ModeOK}); err != nil {
 		t.Fatal(err)

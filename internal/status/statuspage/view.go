@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -165,8 +166,10 @@ type incidentView struct {
 	Failed     string
 	Rerouted   string
 	Counted    timeView
-	RCA        rcaView
-	Timeline   []updateView
+	// Meanwhile says what people can do while the incident goes on.
+	Meanwhile string
+	RCA       rcaView
+	Timeline  []updateView
 }
 
 type rcaView struct {
@@ -198,6 +201,7 @@ type viewer struct {
 	now   time.Time
 	links linker
 	names map[string]map[string]string // component ID → names
+	comps []status.Component           // the summary's, in its order
 }
 
 func newViewer(p *httpx.Pages, lang string, now time.Time, l linker) *viewer {
@@ -224,6 +228,7 @@ func localized(m map[string]string, lang, fallback string) string {
 
 func (v *viewer) learn(s *status.Summary) {
 	v.names = map[string]map[string]string{}
+	v.comps = s.Components
 	for _, c := range s.Components {
 		v.names[c.ID] = c.Name
 	}
@@ -395,10 +400,51 @@ func (v *viewer) incident(inc *status.Incident) incidentView {
 		names = append(names, v.componentName(c))
 	}
 	iv.Components = strings.Join(names, ", ")
+	iv.Meanwhile = v.meanwhile(inc, comps)
 	for _, u := range inc.Timeline {
 		iv.Timeline = append(iv.Timeline, v.update(u))
 	}
 	return iv
+}
+
+// meanwhile tells people what they can do while inc, an outage of
+// the components affected, goes on: when they are all ways to log in,
+// it names the other ways that work now (slowly too), or says there is
+// none. It says nothing of an incident that is over, or of one of a
+// part people do not choose (a node, the store).
+func (v *viewer) meanwhile(inc *status.Incident, affected []string) string {
+	if inc.Status != "open" || len(affected) == 0 {
+		return ""
+	}
+	kinds := map[string]string{}
+	for _, c := range v.comps {
+		kinds[c.ID] = c.Kind
+	}
+	for _, id := range affected {
+		if kinds[id] != status.KindProvider {
+			return ""
+		}
+	}
+	var others []string
+	for _, c := range v.comps {
+		working := c.State == status.Operational || c.State == status.Degraded
+		if c.Kind == status.KindProvider && working && !slices.Contains(affected, c.ID) {
+			others = append(others, localized(c.Name, v.lang, c.ID))
+		}
+	}
+	if len(others) == 0 {
+		return v.t("status.meanwhile.none")
+	}
+	return v.tf("status.meanwhile.other", v.either(others))
+}
+
+// either joins names as a choice: "A, B or C".
+func (v *viewer) either(names []string) string {
+	if len(names) == 1 {
+		return names[0]
+	}
+	last := len(names) - 1
+	return strings.Join(names[:last], ", ") + " " + v.t("status.or") + " " + names[last]
 }
 
 func statusKey(s string) string {
