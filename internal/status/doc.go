@@ -75,7 +75,9 @@
 // saying why (reason "component_removed").
 //
 // The root-cause analysis is due 72 hours after resolution (RCADeadline);
-// the page marks it overdue once the clock passes that.
+// the page marks it overdue once the clock passes that. RCACollector
+// gives the same to Prometheus (how many are overdue, when the next one
+// owed falls due), so operators are alerted before the deadline too.
 //
 // # People affected
 //
