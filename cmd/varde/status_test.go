@@ -448,24 +448,11 @@ func TestStatusReportBadPeriod(t *testing.T) {
 // page's words from when a quarter was measured, or that nothing of it
 // was, and gives the measured span in its JSON.
 func TestStatusReportSaysMeasuredSpan(t *testing.T) {
-	ctx := context.Background()
 	cfgPath := adminConfig(t)
-	cfg, err := config.Load(cfgPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := app.OpenStore(ctx, cfg.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
 	first := time.Date(2026, 2, 10, 12, 0, 0, 0, time.UTC)
-	err = st.RecordProbes(ctx, []*store.ProbeRecord{{Component: "store", Node: "n1", Time: first, OK: true, State: store.HealthUp}})
-	if cerr := st.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	inStore(t, filepath.Dir(cfgPath), func(ctx context.Context, st store.Store) error {
+		return st.RecordProbes(ctx, []*store.ProbeRecord{{Component: "store", Node: "n1", Time: first, OK: true, State: store.HealthUp}})
+	})
 	rep, words := statusReport(t, cfgPath, "2026-Q1")
 	if !rep.MeasuredFrom.Equal(first) {
 		t.Errorf("measured_from %v, want %v", rep.MeasuredFrom, first)

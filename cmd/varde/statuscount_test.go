@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +14,8 @@ import (
 	"github.com/varde-eid/varde/internal/health"
 	"github.com/varde-eid/varde/internal/provider/oidcup"
 	"github.com/varde-eid/varde/internal/providersim"
+	"github.com/varde-eid/varde/internal/status/statuspage"
+	"github.com/varde-eid/varde/internal/store"
 )
 
 // TestStatusCountsAFailedEIDLoginOnce: a simulated eID that fails every
@@ -77,5 +83,46 @@ func TestStatusCountsAFailedEIDLoginOnce(t *testing.T) {
 	}
 	if got.People != people || got.FailedAttempts != failed {
 		t.Errorf("people affected %d, failed attempts %d; want %d, %d", got.People, got.FailedAttempts, people, failed)
+	}
+}
+
+// TestStatusReportOfANodeThatRecordedNothing: each node reports its own
+// view, so a report made with the configuration of a node that recorded
+// no health checks in the store measures nothing; varde status report
+// and export say so, and how to get the view of a node that ran, rather
+// than hand over figures with no outage in them.
+func TestStatusReportOfANodeThatRecordedNothing(t *testing.T) {
+	cfgPath := adminConfig(t)
+	at := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Second)
+	quarter := statuspage.QuarterOf(time.Now(), time.UTC)
+	inStore(t, filepath.Dir(cfgPath), func(ctx context.Context, st store.Store) error {
+		err := st.RecordHealthTransitions(ctx, []*store.HealthTransition{
+			{Component: "store", Node: "n1", Time: at, From: store.HealthUnknown, To: store.HealthUp, Reason: "probes_ok", Since: at},
+			{Component: "store", Node: "n1", Time: at.Add(time.Hour), From: store.HealthUp, To: store.HealthDown, Reason: "probe_failures", Since: at.Add(time.Hour)},
+		})
+		if err != nil {
+			return err
+		}
+		return st.RecordProbes(ctx, []*store.ProbeRecord{{Component: "store", Node: "n1", Time: at.Add(time.Hour), State: store.HealthDown}})
+	})
+	const warning = `varde: node "n2" (this configuration's) has recorded no health checks in this store`
+	appendFile(t, cfgPath, "node: n2\n")
+	if _, words := statusReport(t, cfgPath, quarter); !strings.Contains(words, warning) || !strings.Contains(words, "varde nodes list") {
+		t.Errorf("stderr %q, want %q and where to find the nodes that ran", words, warning)
+	}
+	var out, words bytes.Buffer
+	if err := run([]string{"status", "export", "--config", cfgPath, t.TempDir()}, &out, &words); err != nil || !strings.Contains(words.String(), warning) {
+		t.Errorf("export: %v, stderr %q, want %q", err, words.String(), warning)
+	}
+	cfgPath = strings.TrimSuffix(cfgPath, "varde.yaml") + "n1.yaml"
+	raw, err := os.ReadFile(strings.TrimSuffix(cfgPath, "n1.yaml") + "varde.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, bytes.Replace(raw, []byte("node: n2"), []byte("node: n1"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if rep, words := statusReport(t, cfgPath, quarter); strings.Contains(words, "recorded no health checks") || rep.Total.DowntimeMinutes == 0 {
+		t.Errorf("n1's report: downtime %v min, stderr %q", rep.Total.DowntimeMinutes, words)
 	}
 }
