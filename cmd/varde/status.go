@@ -32,6 +32,7 @@ const statusUsage = `usage: varde status <command> --config FILE [flags]
   export       write a complete static copy of the status page to DIR (export DIR)
   webhooks     the signed notifications sent to a relying party, newest first (--client ID, --limit N: at most N, default 20)
 
+report and export give the view of the configuration's node (node:), as its page does.
 Times are printed in UTC (RFC 3339, ending in Z), as varde nodes prints them.
 `
 
