@@ -39,8 +39,9 @@
 //	GET /status/api/v1/incidents/{id} status.Incident
 //	GET /status/api/v1/reports       status.Report, same query as the page
 //
-// An ongoing incident of ways to log in (providers) also says what
-// people can do meanwhile: the other ways to log in working now
+// An ongoing incident of ways to log in (providers), and maintenance
+// of them under way, also says what people can do meanwhile: the
+// other ways to log in working now
 // (degraded ones too), if the service offers them, or that there is
 // none and to try again later. It is said on the pages only, from the
 // states in the same Summary; the feed's entry text stays the

@@ -1,6 +1,7 @@
 package statuspage
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -66,7 +67,37 @@ func TestOpenIncidentSaysWhatToDoMeanwhile(t *testing.T) {
 	// A store outage is no way to log in out of service: no advice.
 	src := fixture()
 	src.summary.Open[0].Component, src.summary.Open[0].Components = "store", []string{"store"}
-	if body := get(t, server(t, src).URL+"/status?lang=en").body; strings.Contains(body, "Meanwhile") || strings.Contains(body, "No other way") {
-		t.Error("a store incident names other ways to log in")
+	body := get(t, server(t, src).URL+"/status?lang=en").body
+	card := regexp.MustCompile(`(?s)<article class="incident-card" aria-labelledby="inc-inc-0004">.*?</article>`).FindString(body)
+	if card == "" || strings.Contains(card, "Meanwhile") || strings.Contains(card, "No other way") {
+		t.Errorf("a store incident names other ways to log in:\n%s", card)
+	}
+}
+
+// TestMaintenanceSaysWhatToDoMeanwhile: planned maintenance of a way to
+// log in, while it is under way, names the other ways that work; one
+// only planned does not yet.
+func TestMaintenanceSaysWhatToDoMeanwhile(t *testing.T) {
+	src := fixture()
+	body := get(t, server(t, src).URL+"/status?lang=en").body
+	item := regexp.MustCompile(`(?s)<li class="maintenance">.*?</li>`)
+	var underway, planned string
+	for _, m := range item.FindAllString(body, -1) {
+		switch {
+		case strings.Contains(m, "MinID upgrade"):
+			underway = m
+		case strings.Contains(m, "Database maintenance"):
+			planned = m
+		}
+	}
+	if want := "Meanwhile you can log in another way, if the service you came from offers it: Passkey."; !strings.Contains(underway, want) {
+		t.Errorf("maintenance under way lacks %q:\n%s", want, underway)
+	}
+	if planned == "" || strings.Contains(planned, "Meanwhile") || strings.Contains(planned, "No other way") {
+		t.Errorf("planned store maintenance:\n%s", planned)
+	}
+	body = get(t, server(t, src).URL+"/status?lang=da").body
+	if want := "Imens kan du logge ind på en anden måde, hvis tjenesten du kom fra, tilbyder den: Passkey."; strings.Count(body, want) != 2 {
+		t.Errorf("the Danish page gives %q %d times, want twice (the incident and the maintenance)", want, strings.Count(body, want))
 	}
 }

@@ -185,7 +185,9 @@ type updateView struct {
 type maintenanceView struct {
 	Title, Message, Status, Components string
 	Ongoing                            bool
-	Start, End                         timeView
+	// Meanwhile says what people can do while it is under way.
+	Meanwhile  string
+	Start, End timeView
 	// AnnouncedEnd is the end a window ended early was announced with.
 	AnnouncedEnd *timeView
 	// AnnouncedAt is when it was announced, if known.
@@ -400,20 +402,20 @@ func (v *viewer) incident(inc *status.Incident) incidentView {
 		names = append(names, v.componentName(c))
 	}
 	iv.Components = strings.Join(names, ", ")
-	iv.Meanwhile = v.meanwhile(inc, comps)
+	iv.Meanwhile = v.meanwhile(inc.Status == "open", comps)
 	for _, u := range inc.Timeline {
 		iv.Timeline = append(iv.Timeline, v.update(u))
 	}
 	return iv
 }
 
-// meanwhile tells people what they can do while inc, an outage of
-// the components affected, goes on: when they are all ways to log in,
-// it names the other ways that work now (slowly too), or says there is
-// none. It says nothing of an incident that is over, or of one of a
-// part people do not choose (a node, the store).
-func (v *viewer) meanwhile(inc *status.Incident, affected []string) string {
-	if inc.Status != "open" || len(affected) == 0 {
+// meanwhile tells people what they can do while an outage or
+// maintenance of the components affected goes on (ongoing): when they
+// are all ways to log in, it names the other ways that work now (slowly
+// too), or says there is none. It says nothing of one that is over or
+// not yet begun, or of a part people do not choose (a node, the store).
+func (v *viewer) meanwhile(ongoing bool, affected []string) string {
+	if !ongoing || len(affected) == 0 {
 		return ""
 	}
 	kinds := map[string]string{}
@@ -506,7 +508,7 @@ func (v *viewer) maintenance(m status.Maintenance) maintenanceView {
 	}
 	mv := maintenanceView{
 		Title: m.Title, Message: m.Message, Status: v.t(st), Components: strings.Join(names, ", "),
-		Ongoing: ongoing, Start: v.time(m.Start), End: v.time(m.End),
+		Ongoing: ongoing, Start: v.time(m.Start), End: v.time(m.End), Meanwhile: v.meanwhile(ongoing, m.Components),
 	}
 	if !m.AnnouncedEnd.IsZero() {
 		ae := v.time(m.AnnouncedEnd)
