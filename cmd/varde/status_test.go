@@ -224,7 +224,7 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 	// the summary it shares, for up to 10 s, has the incident).
 	waitFor(t, "page names the other ways in", 15*time.Second, func() bool {
 		_, body := anyRP.get(issuer + "/status?lang=nb")
-		return strings.Contains(body, "Imens kan du logge inn på en annen måte, hvis tjenesten du kom fra, tilbyr den: Demo MinID eller Passnøkkel.")
+		return strings.Contains(body, "I mellomtiden kan du logge inn på en annen måte, hvis tjenesten du kom fra, tilbyr den: Demo MinID eller Passnøkkel.")
 	})
 
 	if _, err := bankid.SetFault(providersim.Fault{Mode: providersim.ModeOK}); err != nil {

@@ -35,9 +35,9 @@ func TestOpenIncidentSaysWhatToDoMeanwhile(t *testing.T) {
 		{"one other, incident page", fixture(), "/status/incidents/inc-0004?lang=en",
 			"Meanwhile you can log in another way, if the service you came from offers it: Passkey.", nil},
 		{"nb", fixture(), "/status?lang=nb",
-			"Imens kan du logge inn på en annen måte, hvis tjenesten du kom fra, tilbyr den: Passnøkkel.", nil},
+			"I mellomtiden kan du logge inn på en annen måte, hvis tjenesten du kom fra, tilbyr den: Passnøkkel.", nil},
 		{"da", fixture(), "/status/incidents/inc-0004?lang=da",
-			"Imens kan du logge ind på en anden måde, hvis tjenesten du kom fra, tilbyder den: Passkey.", nil},
+			"I mellemtiden kan du logge ind på en anden måde, hvis den tjeneste du kom fra tilbyder den: Passkey.", nil},
 		{"several", withStates(map[string]status.State{"provider:minid": status.Operational, "provider:eidas": status.Operational}), "/status?lang=en",
 			"it: Passkey, MinID or EU eID.", nil},
 		{"several, nb", withStates(map[string]status.State{"provider:minid": status.Operational}), "/status?lang=nb",
@@ -97,7 +97,7 @@ func TestMaintenanceSaysWhatToDoMeanwhile(t *testing.T) {
 		t.Errorf("planned store maintenance:\n%s", planned)
 	}
 	body = get(t, server(t, src).URL+"/status?lang=da").body
-	if want := "Imens kan du logge ind på en anden måde, hvis tjenesten du kom fra, tilbyder den: Passkey."; strings.Count(body, want) != 2 {
+	if want := "I mellemtiden kan du logge ind på en anden måde, hvis den tjeneste du kom fra tilbyder den: Passkey."; strings.Count(body, want) != 2 {
 		t.Errorf("the Danish page gives %q %d times, want twice (the incident and the maintenance)", want, strings.Count(body, want))
 	}
 }
