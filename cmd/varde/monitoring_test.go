@@ -108,7 +108,7 @@ var promQLName = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
 var promQLNotNames = regexp.MustCompile(`\{[^}]*\}|\[[^\]]*\]|"[^"]*"|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
 
 // promQLWords are PromQL's own words: functions, aggregations, keywords.
-var promQLWords = []string{"sum", "count", "and", "or", "unless", "rate", "increase", "max", "min", "avg", "bool"}
+var promQLWords = []string{"sum", "count", "and", "or", "unless", "rate", "increase", "max", "min", "avg", "bool", "time"}
 
 // TestAlertRulesUseRealMetrics: every metric docs/alerts.yml's rules
 // ask for is one a node exports (or Prometheus's own up), and every

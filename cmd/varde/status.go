@@ -32,6 +32,7 @@ const statusUsage = `usage: varde status <command> --config FILE [flags]
   export       write a complete static copy of the status page to DIR (export DIR)
   webhooks     the signed notifications sent to a relying party, newest first (--client ID, --limit N: at most N, default 20)
 
+report and export give the view of the configuration's node (node:), as its page does.
 Times are printed in UTC (RFC 3339, ending in Z), as varde nodes prints them.
 `
 
@@ -221,6 +222,9 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 		if err != nil {
 			return err
 		}
+		if err := warnNoOwnView(ctx, st, cfg.Node, stderr); err != nil {
+			return err
+		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
@@ -238,10 +242,32 @@ func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer, now
 		}
 		return nil
 	case "export":
+		if err := warnNoOwnView(ctx, st, cfg.Node, stderr); err != nil {
+			return err
+		}
 		return exportStatus(ctx, svc, cfg, fs.Arg(0), stdout)
 	case "webhooks":
 		return listWebhooks(ctx, st, id, limit, now(), stdout)
 	}
+	return nil
+}
+
+// warnNoOwnView says on stderr when node, the configuration's, has
+// recorded no health record in a store where others have: each node
+// reports and publishes its own view, which is then empty, so the
+// figures would show no outage for want of measurements.
+func warnNoOwnView(ctx context.Context, st store.Store, node string, stderr io.Writer) error {
+	own, err := st.ListHealthTransitions(ctx, store.HealthQuery{Node: node, Limit: 1})
+	if err != nil || len(own) > 0 {
+		return err
+	}
+	others, err := st.ListHealthTransitions(ctx, store.HealthQuery{Limit: 1})
+	if err != nil || len(others) == 0 {
+		return err // with no record at all, the report says so itself
+	}
+	fmt.Fprintf(stderr, "varde: node %q (this configuration's) has recorded no health checks in this store, "+
+		"and each node reports what it measured itself, so these figures show nothing measured; "+
+		"give the configuration of a node that ran (its node setting; varde nodes list --config FILE lists them)\n", node)
 	return nil
 }
 

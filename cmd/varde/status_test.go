@@ -210,17 +210,7 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 		t.Fatalf("all-down page: %d", res.StatusCode)
 	}
 
-	var inc *store.Incident
-	waitFor(t, "incident opened", openAfter+3*time.Second, func() bool {
-		open, err := d.app.Store.ListIncidents(ctx, store.IncidentQuery{Open: true, Component: "bankid"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(open) == 1 {
-			inc = open[0]
-		}
-		return inc != nil
-	})
+	inc := waitOpened(t, d, "bankid", openAfter+3*time.Second)
 	if lag := inc.StartedAt.Sub(faultAt); lag < -interval || lag > 2*interval {
 		t.Errorf("incident started %v after the fault, want within one probe interval", lag)
 	}
@@ -230,6 +220,12 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 	if st, ok := d.app.Health.Status("bankid"); ok {
 		t.Logf("detected down %v after the fault; incident opened %v after it began", st.Since.Sub(faultAt), inc.OpenedAt.Sub(inc.StartedAt))
 	}
+	// While it lasts, the page tells people the ways in that work (once
+	// the summary it shares, for up to 10 s, has the incident).
+	waitFor(t, "page names the other ways in", 15*time.Second, func() bool {
+		_, body := anyRP.get(issuer + "/status?lang=nb")
+		return strings.Contains(body, "I mellomtiden kan du logge inn på en annen måte, hvis tjenesten du kom fra, tilbyr den: Demo MinID eller Passnøkkel.")
+	})
 
 	if _, err := bankid.SetFault(providersim.Fault{Mode: providersim.ModeOK}); err != nil {
 		t.Fatal(err)
@@ -338,6 +334,23 @@ func TestStatusIncidentFromOutage(t *testing.T) {
 	}
 }
 
+// waitOpened waits for component's open incident and returns it.
+func waitOpened(t *testing.T, d *demoNode, component string, timeout time.Duration) *store.Incident {
+	t.Helper()
+	var inc *store.Incident
+	waitFor(t, component+" incident opened", timeout, func() bool {
+		open, err := d.app.Store.ListIncidents(context.Background(), store.IncidentQuery{Open: true, Component: component})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(open) == 1 {
+			inc = open[0]
+		}
+		return inc != nil
+	})
+	return inc
+}
+
 func findIncident(t *testing.T, list []status.Incident, id string) status.Incident {
 	t.Helper()
 	for _, in := range list {
@@ -435,24 +448,11 @@ func TestStatusReportBadPeriod(t *testing.T) {
 // page's words from when a quarter was measured, or that nothing of it
 // was, and gives the measured span in its JSON.
 func TestStatusReportSaysMeasuredSpan(t *testing.T) {
-	ctx := context.Background()
 	cfgPath := adminConfig(t)
-	cfg, err := config.Load(cfgPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := app.OpenStore(ctx, cfg.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
 	first := time.Date(2026, 2, 10, 12, 0, 0, 0, time.UTC)
-	err = st.RecordProbes(ctx, []*store.ProbeRecord{{Component: "store", Node: "n1", Time: first, OK: true, State: store.HealthUp}})
-	if cerr := st.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	inStore(t, filepath.Dir(cfgPath), func(ctx context.Context, st store.Store) error {
+		return st.RecordProbes(ctx, []*store.ProbeRecord{{Component: "store", Node: "n1", Time: first, OK: true, State: store.HealthUp}})
+	})
 	rep, words := statusReport(t, cfgPath, "2026-Q1")
 	if !rep.MeasuredFrom.Equal(first) {
 		t.Errorf("measured_from %v, want %v", rep.MeasuredFrom, first)

@@ -48,7 +48,7 @@ func TestStatusPagesWCAG(t *testing.T) {
 		noScript = `document.scripts.length === 0`
 		// The seeded content is on the page, so axe sees it.
 		homeSeeded = `document.querySelector("#open-h") !== null && document.querySelector("#maint-h") !== null && ` +
-			`document.querySelector("li.maintenance") !== null && document.querySelector("#support #support-phone") !== null && document.querySelector("li.maintenance-done") !== null && document.querySelector("li.maintenance-cancelled") !== null && document.querySelector(".incident-card .rca-overdue") !== null && ` +
+			`document.querySelector("li.maintenance") !== null && document.querySelector("li.maintenance p.meanwhile") !== null && document.querySelector("#support #support-phone") !== null && document.querySelector("li.maintenance-done") !== null && document.querySelector("li.maintenance-cancelled") !== null && document.querySelector(".incident-card .rca-overdue") !== null && ` +
 			`document.querySelector('a[href*="` + openID + `"]') !== null && document.querySelector('a[href*="` + resolvedID + `"]') !== null`
 		timeline = `document.querySelectorAll("ol.timeline li").length`
 		// WCAG 1.4.1: maintenance under way or planned, completed and
@@ -161,8 +161,17 @@ func seedStatus(t *testing.T, st store.Store, now time.Time) {
 		t.Fatalf("store incident timeline: %v", err)
 	}
 
-	tomorrow := now.Truncate(time.Hour).Add(24 * time.Hour)
+	// Maintenance of passkey under way: the page says what people can
+	// do meanwhile.
 	err := st.CreateMaintenance(ctx, &store.Maintenance{
+		ID: "a11y-passkey-now", Components: []string{"passkey"}, Start: now.Add(-10 * time.Minute), End: now.Add(2 * time.Hour),
+		Title: "Passkey server update", CreatedAt: now.Add(-24 * time.Hour),
+	})
+	if err != nil {
+		t.Fatalf("maintenance under way: %v", err)
+	}
+	tomorrow := now.Truncate(time.Hour).Add(24 * time.Hour)
+	err = st.CreateMaintenance(ctx, &store.Maintenance{
 		ID: maintID, Components: []string{"passkey"}, Start: tomorrow, End: tomorrow.Add(2 * time.Hour),
 		Title:     maintTitle,
 		Message:   "Passkey logins may be slow for a few minutes. Other ways to log in work as usual.",

@@ -659,6 +659,7 @@ func (a *App) build(ctx context.Context, opt Options, salt []byte) error {
 		return err
 	}
 	a.Status = a.statusService(opt)
+	reg.MustRegister(a.Status.RCACollector())
 	a.incidents = status.NewEngine(a.Status)
 	a.Health.Subscribe(a.incidents.Observe)
 	if a.webhooks, err = a.notifier(providers, reg, opt); err != nil {

@@ -219,6 +219,15 @@ const (
 // component, never against the provider, which did nothing wrong.
 const DetailFault = "fault"
 
+// MethodUpstream is the Details "method" of the audit events an upstream
+// eID's own code records (package oidcup). A failed login it records is
+// recorded again by the broker, with the login attempt and browser,
+// when there is an attempt to hand back; one without (a callback whose
+// state is missing, repeated, made up or spent) anyone can send. So the
+// status page counts people from the broker's event, and from the
+// eID's only the fault it names (DetailFault).
+const MethodUpstream = "upstream"
+
 // ErrorReason is the failure reason for err, an error of Varde's own:
 // ReasonStoreUnavailable when store.Unavailable(err),
 // ReasonOutcomeUnknown when err is store.ErrOutcomeUnknown,

@@ -75,7 +75,9 @@
 // saying why (reason "component_removed").
 //
 // The root-cause analysis is due 72 hours after resolution (RCADeadline);
-// the page marks it overdue once the clock passes that.
+// the page marks it overdue once the clock passes that. RCACollector
+// gives the same to Prometheus (how many are overdue, when the next one
+// owed falls due), so operators are alerted before the deadline too.
 //
 // # People affected
 //
@@ -96,7 +98,11 @@
 // an upstream eID that failed on Varde's side (its login state could
 // not be stored or taken, or the node failed itself) counts against the
 // component its event names in provider.DetailFault ("store", or the
-// node's "node:<name>"), never against the eID; and
+// node's "node:<name>"), never against the eID. The eID's own record
+// of a failure (provider.MethodUpstream) counts for nothing else: the
+// broker records the same failure again with its attempt and browser,
+// and one with no attempt behind it (a callback whose state is missing,
+// repeated, made up or spent) anyone can send; and
 // so is every login attempt left with no provider it may use
 // ("routing" failures, once per attempt however often the page is
 // reloaded). An attempt is affected if it failed through the component,

@@ -627,3 +627,18 @@ func TestReportListsItsMaintenance(t *testing.T) {
 		t.Errorf("maintenance minutes %v, want %v", rep.Total.MaintenanceMinutes, want)
 	}
 }
+
+// TestUnknownComponentNamesTheKnownOnes: a window for a component the
+// node does not know is refused with the components it does know, so
+// the operator can type the right one.
+func TestUnknownComponentNamesTheKnownOnes(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)}
+	h := newHarness(t, openDB(t), clk, "n1")
+	_, err := h.svc.Announce(context.Background(), []string{"bnakid"}, clk.Now(), clk.Now().Add(time.Hour), "Upgrade", "")
+	if !errors.Is(err, status.ErrUnknownComponent) {
+		t.Fatalf("Announce: %v, want %v", err, status.ErrUnknownComponent)
+	}
+	if want := `status: no such component: "bnakid" (known: bankid, store; a node as node:<name>)`; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+}

@@ -188,7 +188,7 @@ func (s *Service) Announce(ctx context.Context, components []string, start, end 
 	}
 	for _, c := range components {
 		if !s.known(c) {
-			return nil, fmt.Errorf("%w: %q", ErrUnknownComponent, c)
+			return nil, fmt.Errorf("%w: %q (known: %s; a node as %s<name>)", ErrUnknownComponent, c, strings.Join(s.knownComponents(), ", "), NodePrefix)
 		}
 	}
 	if err := errors.Join(checkInput("title", checkText, title), checkInput("message", checkOptional, message)); err != nil {
@@ -286,6 +286,21 @@ func (s *Service) maintenanceChanged() {
 
 // known reports whether component is one a maintenance window may name:
 // described in Components, measured by the monitor, or a node.
+// knownComponents are the components, other than nodes, that a
+// maintenance window may name, sorted.
+func (s *Service) knownComponents() []string {
+	var ids []string
+	for _, in := range s.Components {
+		ids = append(ids, in.ID)
+	}
+	for _, st := range s.Monitor.Snapshot() {
+		ids = append(ids, st.Component)
+	}
+	ids = slices.DeleteFunc(ids, func(id string) bool { return strings.HasPrefix(id, NodePrefix) })
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
 func (s *Service) known(component string) bool {
 	if strings.HasPrefix(component, NodePrefix) && len(component) > len(NodePrefix) {
 		return true

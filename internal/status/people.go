@@ -272,6 +272,12 @@ func (t *tally) counts(ev *store.AuditEvent) bool {
 		// the eID's.
 		return ev.Type == eventAuthentication && ev.Result == store.ResultFailure && slices.Contains(t.components, fault)
 	}
+	if ev.Details["method"] == provider.MethodUpstream {
+		// The eID's own record of a failure the broker records again
+		// with its attempt (counted then), or of a callback with no
+		// login behind it, which anyone can send.
+		return false
+	}
 	if !slices.Contains(t.components, ev.Provider) {
 		return false
 	}

@@ -240,25 +240,38 @@ func TestStoreUnavailableCountsAsInternal(t *testing.T) {
 // be stored or taken (internal, store_unavailable, outcome_unknown), or
 // the node failed itself — is counted against the component that
 // failed, which the eID names in provider.DetailFault, and not against
-// the eID. A failure of the eID's own still counts against it.
+// the eID. A failure of the eID's own still counts against it, once:
+// from the broker's event, which names the attempt, not from the eID's
+// own record of it.
 func TestVardeFailureAtUpstreamCountsAgainstComponent(t *testing.T) {
 	ctx := context.Background()
 	db := openDB(t)
 	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	s := &status.Service{Store: db, Now: func() time.Time { return base.Add(time.Hour) }}
-	failures := []struct{ reason, fault string }{
-		{provider.ReasonInternal, "store"},
-		{provider.ReasonStoreUnavailable, "store"},
-		{provider.ReasonOutcomeUnknown, "store"},
-		{provider.ReasonInternal, "node:a"},
-		{"token_endpoint_error", ""},
+	// Each as the eID's code records it, then as the broker does when
+	// the eID hands the attempt back ("" when it does not).
+	failures := []struct{ reason, fault, broker string }{
+		{provider.ReasonInternal, "store", provider.ReasonNodeError},
+		{provider.ReasonStoreUnavailable, "store", ""},
+		{provider.ReasonOutcomeUnknown, "store", provider.ReasonNodeError},
+		{provider.ReasonInternal, "node:a", provider.ReasonNodeError},
+		{"token_endpoint_error", "", "upstream_error"},
 	}
 	for i, f := range failures {
-		e := &store.AuditEvent{Time: base.Add(time.Duration(i+1) * time.Minute), Type: broker.EventAuthentication, Result: store.ResultFailure,
-			Reason: f.reason, Provider: "bankid", Details: map[string]string{"method": "upstream"}}
+		at := base.Add(time.Duration(i+1) * time.Minute)
+		e := &store.AuditEvent{Time: at, Type: broker.EventAuthentication, Result: store.ResultFailure,
+			Reason: f.reason, Provider: "bankid", Details: map[string]string{"method": provider.MethodUpstream}}
 		if f.fault != "" {
 			e.Details[provider.DetailFault] = f.fault
 		}
+		if err := db.AppendAudit(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if f.broker == "" {
+			continue
+		}
+		e = &store.AuditEvent{Time: at, Type: broker.EventAuthentication, Result: store.ResultFailure, Reason: f.broker, Provider: "bankid",
+			Details: map[string]string{broker.DetailAttempt: fmt.Sprint("a", i), broker.DetailBrowser: fmt.Sprint("b", i)}}
 		if err := db.AppendAudit(ctx, e); err != nil {
 			t.Fatal(err)
 		}

@@ -31,7 +31,7 @@ import (
 )
 
 // Method is the provider.Result method of every upstream login.
-const Method = "upstream"
+const Method = provider.MethodUpstream
 
 // BrowserCookie binds a login to the browser that started it (RFC 9700
 // §4.7.1: state must be bound to the user agent). It holds a random

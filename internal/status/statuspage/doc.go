@@ -39,6 +39,14 @@
 //	GET /status/api/v1/incidents/{id} status.Incident
 //	GET /status/api/v1/reports       status.Report, same query as the page
 //
+// An ongoing incident of ways to log in (providers), and maintenance
+// of them under way, also says what people can do meanwhile: the
+// other ways to log in working now
+// (degraded ones too), if the service offers them, or that there is
+// none and to try again later. It is said on the pages only, from the
+// states in the same Summary; the feed's entry text stays the
+// incident's own, so it changes only with it.
+//
 // The JSON API is public data: it answers with CORS
 // "Access-Control-Allow-Origin: *" and "Cache-Control: public,
 // max-age=N", N being what is left of the 10 s for which the service

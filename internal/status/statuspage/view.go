@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -165,8 +166,10 @@ type incidentView struct {
 	Failed     string
 	Rerouted   string
 	Counted    timeView
-	RCA        rcaView
-	Timeline   []updateView
+	// Meanwhile says what people can do while the incident goes on.
+	Meanwhile string
+	RCA       rcaView
+	Timeline  []updateView
 }
 
 type rcaView struct {
@@ -182,7 +185,9 @@ type updateView struct {
 type maintenanceView struct {
 	Title, Message, Status, Components string
 	Ongoing                            bool
-	Start, End                         timeView
+	// Meanwhile says what people can do while it is under way.
+	Meanwhile  string
+	Start, End timeView
 	// AnnouncedEnd is the end a window ended early was announced with.
 	AnnouncedEnd *timeView
 	// AnnouncedAt is when it was announced, if known.
@@ -198,6 +203,7 @@ type viewer struct {
 	now   time.Time
 	links linker
 	names map[string]map[string]string // component ID → names
+	comps []status.Component           // the summary's, in its order
 }
 
 func newViewer(p *httpx.Pages, lang string, now time.Time, l linker) *viewer {
@@ -224,6 +230,7 @@ func localized(m map[string]string, lang, fallback string) string {
 
 func (v *viewer) learn(s *status.Summary) {
 	v.names = map[string]map[string]string{}
+	v.comps = s.Components
 	for _, c := range s.Components {
 		v.names[c.ID] = c.Name
 	}
@@ -395,10 +402,51 @@ func (v *viewer) incident(inc *status.Incident) incidentView {
 		names = append(names, v.componentName(c))
 	}
 	iv.Components = strings.Join(names, ", ")
+	iv.Meanwhile = v.meanwhile(inc.Status == "open", comps)
 	for _, u := range inc.Timeline {
 		iv.Timeline = append(iv.Timeline, v.update(u))
 	}
 	return iv
+}
+
+// meanwhile tells people what they can do while an outage or
+// maintenance of the components affected goes on (ongoing): when they
+// are all ways to log in, it names the other ways that work now (slowly
+// too), or says there is none. It says nothing of one that is over or
+// not yet begun, or of a part people do not choose (a node, the store).
+func (v *viewer) meanwhile(ongoing bool, affected []string) string {
+	if !ongoing || len(affected) == 0 {
+		return ""
+	}
+	kinds := map[string]string{}
+	for _, c := range v.comps {
+		kinds[c.ID] = c.Kind
+	}
+	for _, id := range affected {
+		if kinds[id] != status.KindProvider {
+			return ""
+		}
+	}
+	var others []string
+	for _, c := range v.comps {
+		working := c.State == status.Operational || c.State == status.Degraded
+		if c.Kind == status.KindProvider && working && !slices.Contains(affected, c.ID) {
+			others = append(others, localized(c.Name, v.lang, c.ID))
+		}
+	}
+	if len(others) == 0 {
+		return v.t("status.meanwhile.none")
+	}
+	return v.tf("status.meanwhile.other", v.either(others))
+}
+
+// either joins names as a choice: "A, B or C".
+func (v *viewer) either(names []string) string {
+	if len(names) == 1 {
+		return names[0]
+	}
+	last := len(names) - 1
+	return strings.Join(names[:last], ", ") + " " + v.t("status.or") + " " + names[last]
 }
 
 func statusKey(s string) string {
@@ -460,7 +508,7 @@ func (v *viewer) maintenance(m status.Maintenance) maintenanceView {
 	}
 	mv := maintenanceView{
 		Title: m.Title, Message: m.Message, Status: v.t(st), Components: strings.Join(names, ", "),
-		Ongoing: ongoing, Start: v.time(m.Start), End: v.time(m.End),
+		Ongoing: ongoing, Start: v.time(m.Start), End: v.time(m.End), Meanwhile: v.meanwhile(ongoing, m.Components),
 	}
 	if !m.AnnouncedEnd.IsZero() {
 		ae := v.time(m.AnnouncedEnd)
