@@ -398,6 +398,25 @@ func (b *Broker) applyDegradedPolicy(a *attempt) {
 	a.min, a.degraded = floor, true
 }
 
+// lowerable reports whether attempt a, not degraded now, would take a
+// login at level through the provider info describes had its client's
+// degraded-mode policy applied: the policy let the person choose it, and
+// a way to log in that reaches the level asked for came back before the
+// choice or the login reached Varde. The person is then told that the
+// usual way works again, not that they chose wrong.
+func (a *attempt) lowerable(info provider.Info, level assurance.Level) bool {
+	if a.degraded || a.client == nil {
+		return false
+	}
+	floor, err := assurance.Parse(a.client.DegradedLevel)
+	if err != nil || floor >= a.wanted || level < floor {
+		return false
+	}
+	lowered := *a
+	lowered.min, lowered.degraded = floor, true
+	return lowered.refusal(info) == ""
+}
+
 // eligible lists the providers attempt a may use (see refusal).
 func (b *Broker) eligible(a *attempt) []provider.Provider {
 	var out []provider.Provider
@@ -554,6 +573,9 @@ var loginErrors = map[string]string{
 	"unavailable": "login.err.unavailable",
 	"conflict":    "login.err.conflict",
 	"unknown":     "login.err.unknown",
+	// The client's degraded-mode policy no longer applies: a way to log
+	// in that reaches its level is back (attempt.lowerable).
+	"restored": "login.err.restored",
 }
 
 type choice struct {
@@ -710,6 +732,12 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, b.bindNotice(w, "/login?"+url.Values{"req": {id}, "err": {"unavailable"}}.Encode()), http.StatusSeeOther)
 		return
 	}
+	if info, ok := b.info(want); i < 0 && ok && a.lowerable(info, info.MaxLevel) {
+		// Offered under the degraded-mode policy, which ended since the
+		// page was shown: back to the choice, which offers the usual way.
+		http.Redirect(w, r, b.bindNotice(w, "/login?"+url.Values{"req": {id}, "err": {"restored"}}.Encode()), http.StatusSeeOther)
+		return
+	}
 	if i < 0 {
 		// The login goes on: back to the choice of what it may use.
 		e := httpx.ErrorPage{
@@ -852,8 +880,11 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 		ev.PersonID = b.existing(ctx, res)
 		b.fail(ctx, ev, why)
 		kind := "level"
-		if why == ReasonProviderNotAccepted {
+		switch {
+		case why == ReasonProviderNotAccepted:
 			kind = "provider"
+		case a.lowerable(info, res.Level):
+			kind = "restored"
 		}
 		return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode(), nil
 	}

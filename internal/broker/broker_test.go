@@ -926,7 +926,7 @@ func TestDegradedModePolicy(t *testing.T) {
 	if body := f.get("/login?req=r1").Body.String(); strings.Contains(body, `id="degraded"`) || strings.Contains(body, "Provider weak") {
 		t.Error("the lower level is still offered with a high provider up")
 	}
-	if next, err, _ := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || next != "/login?err=level&req=r1" {
+	if next, err, _ := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || next != "/login?err=restored&req=r1" {
 		t.Errorf("lower login with high up: next %q, %v", next, err)
 	}
 }

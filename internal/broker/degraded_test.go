@@ -1,0 +1,71 @@
+package broker_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/provider"
+	"github.com/varde-eid/varde/internal/store"
+)
+
+// TestDegradedModeEndsWhileThePersonChooses: a person offered a lower
+// level under the client's degraded-mode policy who picks it just as a
+// way to log in that reaches the level asked for comes back is not told
+// the request was not understood, nor that the way they logged in is
+// not secure enough as if they had chosen wrong: they are back on the
+// choice, for the same login, which says the usual way works again and
+// offers it. The audit keeps the refusal's reason.
+func TestDegradedModeEndsWhileThePersonChooses(t *testing.T) {
+	f := newFixture(t)
+	must(t, f.st.PutClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, DegradedLevel: "substantial"}))
+	f.request(t, "r1", assurance.ACRHigh)
+	f.b.Health = downMonitor(t, f, "strong")
+	if body := f.get("/login?req=r1").Body.String(); !strings.Contains(body, `id="degraded"`) || !strings.Contains(body, `id="provider-weak" href=`) {
+		t.Fatalf("with strong down, the page does not offer the lower level:\n%s", body)
+	}
+
+	// Strong is back before the person's choice reaches Varde.
+	f.b.Health = downMonitor(t, f)
+	w := f.get("/login/start?req=r1&provider=weak")
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/login?err=restored&req=r1" {
+		t.Fatalf("start at the lower level once strong is back: %d to %q, want 303 to the choice saying the usual way is back\n%s",
+			w.Code, w.Header().Get("Location"), w.Body.String())
+	}
+	restored := func(next string) {
+		t.Helper()
+		w := f.get(next)
+		body := w.Body.String()
+		if w.Code != http.StatusOK || !strings.Contains(body, "The usual way to log in to this service works again") ||
+			!strings.Contains(body, `id="provider-strong" href=`) || strings.Contains(body, `id="provider-weak"`) {
+			t.Errorf("%s: %d, want the choice saying the usual way works again and offering it:\n%s", next, w.Code, body)
+		}
+	}
+	restored(w.Header().Get("Location"))
+
+	// The person had already logged in at the lower level when strong
+	// came back: refused, as the policy says, with the same words.
+	next, err, w := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial})
+	if err != nil || next != "/login?err=restored&req=r1" || len(sessionCookies(w)) != 0 {
+		t.Fatalf("finish at the lower level once strong is back: %q, %v, cookies %v", next, err, sessionCookies(w))
+	}
+	restored(next)
+	ev := f.events(t)
+	if last := ev[len(ev)-1]; last.Result != store.ResultFailure || last.Reason != "insufficient_level" {
+		t.Errorf("audit: %+v, want the failure as insufficient_level", last)
+	}
+
+	// Without a degraded-mode policy a lower login is the person's
+	// wrong choice, and the page says so as before.
+	must(t, f.st.PutClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}}))
+	if next, err, _ := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || next != "/login?err=level&req=r1" {
+		t.Errorf("finish at the lower level without a policy: %q, %v", next, err)
+	}
+	if w := f.get("/login/start?req=r1&provider=weak"); w.Code != http.StatusBadRequest {
+		t.Errorf("start at the lower level without a policy: %d, want 400", w.Code)
+	}
+}
