@@ -90,6 +90,11 @@ type Broker struct {
 // Metrics are the broker's Prometheus collectors.
 type Metrics struct {
 	Logins *prometheus.CounterVec
+	// Degraded counts the successful logins let through below the level
+	// asked for by the client's degraded-mode policy, which Logins
+	// counts too: during an outage, how many people logged in at a
+	// lower level than their service normally needs.
+	Degraded *prometheus.CounterVec
 }
 
 // NewMetrics registers the broker's collectors with reg.
@@ -99,8 +104,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "varde_logins_total",
 			Help: "Logins finished by providers, by result, provider and assurance level reached.",
 		}, []string{"result", "provider", "acr"}),
+		Degraded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "varde_logins_degraded_total",
+			Help: "Successful logins let through below the level asked for by the client's degraded-mode policy, by provider and assurance level reached.",
+		}, []string{"provider", "acr"}),
 	}
-	reg.MustRegister(m.Logins)
+	reg.MustRegister(m.Logins, m.Degraded)
 	return m
 }
 
@@ -972,6 +981,9 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 		switch {
 		case err == nil:
 			b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()
+			if degraded {
+				b.Metrics.Degraded.WithLabelValues(res.Provider, res.Level.String()).Inc()
+			}
 			b.noteUse(ctx, personID, stale)
 			return nil
 		case errors.Is(err, store.ErrOutcomeUnknown):

@@ -2,11 +2,16 @@ package broker_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/varde-eid/varde/internal/assurance"
+	"github.com/varde-eid/varde/internal/broker"
 	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -67,5 +72,44 @@ func TestDegradedModeEndsWhileThePersonChooses(t *testing.T) {
 	}
 	if w := f.get("/login/start?req=r1&provider=weak"); w.Code != http.StatusBadRequest {
 		t.Errorf("start at the lower level without a policy: %d, want 400", w.Code)
+	}
+}
+
+// TestDegradedLoginsCounted: a login let through below the level asked
+// for under the client's degraded-mode policy is counted apart, by the
+// provider and the level it reached, so an operator sees how many
+// people logged in degraded during an outage; a login at the level
+// asked for is not.
+func TestDegradedLoginsCounted(t *testing.T) {
+	f := newFixture(t)
+	reg := prometheus.NewRegistry()
+	f.b.Metrics = broker.NewMetrics(reg)
+	must(t, f.st.PutClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+		RedirectURIs: []string{"https://bank.example/cb"}, DegradedLevel: "substantial"}))
+	f.b.Health = downMonitor(t, f, "strong")
+	f.request(t, "r1", assurance.ACRHigh)
+	f.request(t, "r2", assurance.ACRSubstantial)
+	for _, id := range []string{"r1", "r2"} {
+		if _, err, w := finish(f, id, provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || len(sessionCookies(w)) == 0 {
+			t.Fatalf("%s: login at substantial: %v", id, err)
+		}
+	}
+	families, err := reg.Gather()
+	must(t, err)
+	var got []string
+	for _, mf := range families {
+		if mf.GetName() != "varde_logins_degraded_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := ""
+			for _, l := range m.GetLabel() {
+				labels += l.GetName() + "=" + l.GetValue() + " "
+			}
+			got = append(got, fmt.Sprintf("%s%v", labels, m.GetCounter().GetValue()))
+		}
+	}
+	if want := []string{"acr=substantial provider=weak 1"}; !slices.Equal(got, want) {
+		t.Errorf("varde_logins_degraded_total: %q, want %q (r1's; r2 asked for substantial)", got, want)
 	}
 }
