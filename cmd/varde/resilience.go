@@ -516,6 +516,9 @@ type resRun struct {
 	// active counts the either client's logins under way, so that the
 	// kill waits for one (killWhenBusy).
 	active atomic.Int32
+	// degradedCounted is the node's varde_logins_degraded_total at the
+	// end, -1 if it could not be read.
+	degradedCounted float64
 }
 
 func (r *resRun) mark(name string, t time.Time) {
@@ -893,6 +896,7 @@ func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 	wg.Wait()
 	close(watchDone)
 	watchWG.Wait()
+	r.degradedCounted = r.countDegraded(ctx)
 	rep := r.summarise(ok)
 	rep.Load.runLoad = load0.to(sampleLoad(r.node.cmd.Process.Pid, r.bank.cmd.Process.Pid, r.min.cmd.Process.Pid))
 	return rep

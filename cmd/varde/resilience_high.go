@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -29,6 +33,10 @@ type needsHighFigures struct {
 	// BothSameSub: people with logins both degraded and at high, each
 	// with one sub for all of them.
 	BothSameSub int `json:"people_degraded_and_high_one_sub"`
+	// NodeCounted: the node's varde_logins_degraded_total at the end
+	// (-1 if it could not be read); the run's only client with a
+	// degraded-mode policy is this one, so it must equal Degraded.
+	NodeCounted float64 `json:"node_counted"`
 }
 
 func (f needsHighFigures) String() string {
@@ -40,8 +48,8 @@ func (f needsHighFigures) String() string {
 		}
 		when = fmt.Sprintf("the first completed %.2fs after the kill, the last started %s the restart", f.FirstDegradedS, last)
 	}
-	return fmt.Sprintf("needs-high: %d logins before the kill at high, not degraded; %d at substantial with \"degraded\": true (%s); %d after the restart at high, not degraded; %d sent back to the choice as BankID came back; %d people logged in both ways, each with one sub",
-		f.BeforeHigh, f.Degraded, when, f.AfterHigh, f.SentBack, f.BothSameSub)
+	return fmt.Sprintf("needs-high: %d logins before the kill at high, not degraded; %d at substantial with \"degraded\": true (%s; the node counted %.0f in varde_logins_degraded_total); %d after the restart at high, not degraded; %d sent back to the choice as BankID came back; %d people logged in both ways, each with one sub",
+		f.BeforeHigh, f.Degraded, when, f.NodeCounted, f.AfterHigh, f.SentBack, f.BothSameSub)
 }
 
 // highCheck sums up and checks the needs-high client's logins, in the
@@ -62,6 +70,7 @@ type highCheck struct {
 func (r *resRun) newHighCheck() *highCheck {
 	h := &highCheck{subs: map[string]map[string]bool{}, ways: map[string]map[bool]bool{}}
 	h.figures.FirstDegradedS = -1
+	h.figures.NodeCounted = r.degradedCounted
 	h.kill, h.killed = r.marks["kill"]
 	h.restart, h.restarted = r.marks["restart"]
 	return h
@@ -132,5 +141,43 @@ func (h *highCheck) check(problem func(string, ...any)) {
 		problem("needs-high client: no login at high after BankID's restart")
 	case f.BothSameSub == 0:
 		problem("needs-high client: nobody logged in both degraded and at high with one sub")
+	case f.NodeCounted != float64(f.Degraded):
+		problem("needs-high client: %d logins degraded, and the node's varde_logins_degraded_total says %.0f", f.Degraded, f.NodeCounted)
 	}
+}
+
+// countDegraded reads the node's varde_logins_degraded_total, summed
+// over its series; -1 if it cannot.
+func (r *resRun) countDegraded(ctx context.Context) float64 {
+	hc := &http.Client{Transport: r.tr, Timeout: resHTTPLimit}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.issuer+"/metrics", nil)
+	if err != nil {
+		return -1
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return -1
+	}
+	sum := 0.0
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(name, "varde_logins_degraded_total{") {
+			continue
+		}
+		n, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return -1
+		}
+		sum += n
+	}
+	if sc.Err() != nil {
+		return -1
+	}
+	return sum
 }

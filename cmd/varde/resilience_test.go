@@ -66,8 +66,9 @@ func TestResilience(t *testing.T) {
 			t.Errorf("%s/%s: %d ok, %d failed, %d degraded", p.Phase, p.Client, p.OK, p.Failed, p.Degraded)
 		}
 	}
-	if h := rep.NeedsHigh; h.BeforeHigh == 0 || h.Degraded == 0 || h.AfterHigh == 0 || h.BothSameSub == 0 || h.FirstDegradedS < 0 {
-		t.Errorf("needs-high client: %+v; want logins at high before and after, degraded between, one sub per person", h)
+	if h := rep.NeedsHigh; h.BeforeHigh == 0 || h.Degraded == 0 || h.AfterHigh == 0 || h.BothSameSub == 0 || h.FirstDegradedS < 0 ||
+		h.NodeCounted != float64(h.Degraded) {
+		t.Errorf("needs-high client: %+v; want logins at high before and after, degraded between and counted so by the node, one sub per person", h)
 	}
 	for _, want := range []string{"before/either", "bankid killed/either", "minid slow/either", "bankid restarted/either", "bankid restarted/bankid-only",
 		"before/needs-high", "bankid restarted/needs-high"} {
@@ -607,18 +608,28 @@ func TestNeedsHighChecks(t *testing.T) {
 		name   string
 		logins []*resLogin
 		want   string // a problem that must be found; "" for none
+		// miscount is how far the node's count of degraded logins is
+		// off the logins'.
+		miscount float64
 	}{
-		{"a run as it should be", good, ""},
-		{"degraded before the kill", append(slices.Clone(good), login(2, 2.1, "minid", "substantial", true, "s")), "ended before the kill was degraded"},
-		{"degraded without meeting BankID dead", append(slices.Clone(good), login(9.9, 10.5, "minid", "substantial", true, "s")), "without meeting BankID dead"},
-		{"minid without the claim", append(slices.Clone(good), login(12, 12.1, "minid", "substantial", false, "s")), `through "minid" at "substantial", degraded false`},
-		{"the claim at high", append(slices.Clone(good), login(12, 12.1, "bankid", "high", true, "s")), `through "bankid" at "high", degraded true`},
-		{"a failure", append(slices.Clone(good), &resLogin{client: resNeedsHigh, person: "p", start: at(12), end: at(13), err: "token: 500"}), "a login failed: token: 500"},
-		{"no degraded login", []*resLogin{good[0], good[3]}, "no login at substantial, degraded"},
-		{"another sub", append(slices.Clone(good[:3]), login(33.5, 34.2, "bankid", "high", false, "other")), "nobody logged in both degraded and at high with one sub"},
+		{"a run as it should be", good, "", 0},
+		{"degraded before the kill", append(slices.Clone(good), login(2, 2.1, "minid", "substantial", true, "s")), "ended before the kill was degraded", 0},
+		{"degraded without meeting BankID dead", append(slices.Clone(good), login(9.9, 10.5, "minid", "substantial", true, "s")), "without meeting BankID dead", 0},
+		{"minid without the claim", append(slices.Clone(good), login(12, 12.1, "minid", "substantial", false, "s")), `through "minid" at "substantial", degraded false`, 0},
+		{"the claim at high", append(slices.Clone(good), login(12, 12.1, "bankid", "high", true, "s")), `through "bankid" at "high", degraded true`, 0},
+		{"a failure", append(slices.Clone(good), &resLogin{client: resNeedsHigh, person: "p", start: at(12), end: at(13), err: "token: 500"}), "a login failed: token: 500", 0},
+		{"no degraded login", []*resLogin{good[0], good[3]}, "no login at substantial, degraded", 0},
+		{"another sub", append(slices.Clone(good[:3]), login(33.5, 34.2, "bankid", "high", false, "other")), "nobody logged in both degraded and at high with one sub", 0},
+		{"the node counted otherwise", good, "2 logins degraded, and the node's varde_logins_degraded_total says 3", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &resRun{marks: map[string]time.Time{"kill": at(10), "restart": at(33)}}
+			counted := tc.miscount
+			for _, l := range tc.logins {
+				if l.ok && l.degraded {
+					counted++
+				}
+			}
+			r := &resRun{marks: map[string]time.Time{"kill": at(10), "restart": at(33)}, degradedCounted: counted}
 			h := r.newHighCheck()
 			var problems []string
 			problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -632,7 +643,7 @@ func TestNeedsHighChecks(t *testing.T) {
 			}
 		})
 	}
-	r := &resRun{marks: map[string]time.Time{"kill": at(10), "restart": at(33)}}
+	r := &resRun{marks: map[string]time.Time{"kill": at(10), "restart": at(33)}, degradedCounted: 2}
 	h := r.newHighCheck()
 	for _, l := range good {
 		h.add(l, func(string, ...any) {})
