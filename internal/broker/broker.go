@@ -593,6 +593,8 @@ type choice struct {
 	// unavailable, without a link, so people see what is broken and what
 	// else they can use.
 	State string
+	// Failed: the person's login through it just failed (lastFailed).
+	Failed bool
 }
 
 type loginData struct {
@@ -690,6 +692,9 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Choices = append(d.Choices, c)
 	}
+	if reason == "failed" || reason == "refused" {
+		d.Choices = lastFailed(d.Choices, r.URL.Query().Get("from"))
+	}
 	// Shown down, so routed around it, or left with nothing to use.
 	b.routedAround(r.Context(), a, id, browser, down, usable == 0, ViaPage)
 	switch {
@@ -713,6 +718,22 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	default:
 		b.Pages.Render(w, r, http.StatusOK, "login", a.locale, d)
 	}
+}
+
+// lastFailed moves the choice of the provider id, through which the
+// person's login just failed, to the end of choices, marked: after a
+// failure people take the first way offered again, and until its health
+// catches up (many logins, or three probes) the one that failed would
+// fail them again. It stays offered: the fault may have passed, and it
+// may be the only way the service accepts.
+func lastFailed(choices []choice, id string) []choice {
+	i := slices.IndexFunc(choices, func(c choice) bool { return c.ID == id })
+	if i < 0 {
+		return choices
+	}
+	c := choices[i]
+	c.Failed = c.URL != ""
+	return append(slices.Delete(choices, i, i+1), c)
 }
 
 // cancelURL hands the request back to the OpenID endpoints, which send
@@ -1398,7 +1419,12 @@ func (b *Broker) failed(r *http.Request, attemptID, providerID, reason, account 
 		ev.ClientID = a.client.ID
 	}
 	b.fail(r.Context(), ev, reason)
-	return "/login?" + url.Values{"req": {attemptID}, "err": {b.failureKind(providerID, reason, account)}}.Encode()
+	q := url.Values{"req": {attemptID}, "err": {b.failureKind(providerID, reason, account)}}
+	if q.Get("err") != "cancelled" && reason != provider.ReasonNodeError && providerID != "" {
+		// The choice lists the provider that failed last (loginPage).
+		q.Set("from", providerID)
+	}
+	return "/login?" + q.Encode()
 }
 
 // failureKind observes the failure (observeFailure) and says what the

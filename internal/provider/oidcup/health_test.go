@@ -167,7 +167,7 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 			bk.f.with(func(f *fakeUpstream) { f.tokenWAF, f.strictCode = tc.waf, tc.strict })
 			n := 2 * bk.mon.Config().MinLogins
 			for range n {
-				if next := bk.forge(t, tc.q(bk.f.issuer)); next != "/login?err=failed&req=" {
+				if next := bk.forge(t, tc.q(bk.f.issuer)); next != "/login?err=failed&from=fake&req=" {
 					t.Fatalf("forged callback sent the browser to %q, want the choice of providers", next)
 				}
 			}
