@@ -57,9 +57,9 @@ Relying parties: "either" accepts both eIDs; its people pick the first eID
 the login page offers. "bankid-only" is registered for BankID alone
 (providers: [bankid]): while BankID is down its people get Varde's plain
 "cannot log in right now" page, wait on it and come back to the same login.
-"needs-high" asks for level high (acr_values), which only BankID reaches,
-accepts the eIDs alone (the passkey provider reaches high too) and
-registered substantial as its degraded-mode level (degraded_level):
+"needs-high" asks for level high (acr_values), which of the eIDs only
+BankID reaches, and registered substantial as its degraded-mode level
+(degraded_level):
 while BankID is down its people log in through MinID at substantial, and
 the ID token says "degraded": true; before and after, at high without it.
 
@@ -706,11 +706,9 @@ func (r *resRun) setup(ctx context.Context) error {
 		if id == resNeedsHigh {
 			// It asks for high, which of the eIDs only BankID reaches:
 			// while BankID is down, substantial (MinID) is let through,
-			// marked degraded. It accepts the eIDs alone: the passkey
-			// provider reaches high too, and while it is up no login
-			// of a client that accepts it is lowered.
+			// marked degraded, beside the passkey, which only people
+			// with a passkey can use (ADR 63).
 			client["degraded_level"] = "substantial"
-			client["providers"] = []string{"bankid", "minid"}
 		}
 		clients = append(clients, client)
 	}

@@ -393,16 +393,29 @@ func (b *Broker) WaysIn(req *store.AuthRequest, c *store.Client) oidc.WaysIn {
 // applyDegradedPolicy lowers the attempt's level to the client's
 // degraded-mode level when, and only when, the client registered one and
 // no provider it accepts that can reach the requested level is up now.
-// Without such a policy the level is never lowered.
+// Without such a policy the level is never lowered. A provider only the
+// persons enrolled with it can use (provider.Info.Enrolled: the passkey
+// provider) does not keep the level up for everyone else while the
+// providers everyone can use that reach it are all down; where there
+// are none of those, it does, as there is then no outage to bridge
+// (ADR 63). The enrolled provider is still offered, and a login through
+// it at the level asked for is not degraded.
 func (b *Broker) applyDegradedPolicy(a *attempt) {
 	floor, err := assurance.Parse(a.client.DegradedLevel)
 	if err != nil || floor >= a.wanted {
 		return
 	}
+	var open, openUp, anyUp bool
 	for _, p := range b.eligible(a) {
-		if b.state(p.Info().ID).Usable() {
-			return
+		info := p.Info()
+		up := b.state(info.ID).Usable()
+		anyUp = anyUp || up
+		if !info.Enrolled {
+			open, openUp = true, openUp || up
 		}
+	}
+	if openUp || (!open && anyUp) {
+		return
 	}
 	a.min, a.degraded = floor, true
 }

@@ -863,14 +863,20 @@ func TestClientAcceptsOnlyItsProviders(t *testing.T) {
 	}
 }
 
-// downMonitor returns a health monitor in which the named providers are
-// down and the others up.
+// downMonitor returns a health monitor in which the named providers of
+// the broker's are down and the others up.
 func downMonitor(t *testing.T, f *fixture, down ...string) *health.Monitor {
 	t.Helper()
 	now := f.now
 	mon, err := health.NewMonitor(health.Options{Now: func() time.Time { return now }})
 	must(t, err)
-	for _, id := range []string{"weak", "strong"} {
+	added := map[string]bool{}
+	for _, p := range f.b.Providers {
+		id := p.Info().ID
+		if added[id] {
+			continue // a provider listed twice
+		}
+		added[id] = true
 		fail := slices.Contains(down, id)
 		must(t, mon.Add(id, health.PingProber(func(context.Context) error {
 			if fail {

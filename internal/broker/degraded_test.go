@@ -113,3 +113,59 @@ func TestDegradedLoginsCounted(t *testing.T) {
 		t.Errorf("varde_logins_degraded_total: %q, want %q (r1's; r2 asked for substantial)", got, want)
 	}
 }
+
+// enrolledProvider is a staticProvider that logs in only persons who
+// enrolled with it at Varde, as the passkey provider does.
+type enrolledProvider struct{ staticProvider }
+
+func (p enrolledProvider) Info() provider.Info {
+	info := p.staticProvider.Info()
+	info.Enrolled = true
+	return info
+}
+
+// TestDegradedModeDoesNotWaitForEnrolledProviders: a provider that logs
+// in only the persons who enrolled with it (the passkey provider) is no
+// way in for everyone, so while every eID that reaches the level asked
+// for is down, a client's degraded-mode policy applies though it is up:
+// it is offered still, and a login through it at the level asked for is
+// not degraded. With no eID that reaches the level at all, the policy
+// never applies (it is for an outage), and with the enrolled provider
+// down too, it applies as before.
+func TestDegradedModeDoesNotWaitForEnrolledProviders(t *testing.T) {
+	f := newFixture(t)
+	f.b.Providers = append(f.b.Providers, enrolledProvider{staticProvider{"passkey", assurance.High}})
+	put := func(providers ...string) {
+		must(t, f.st.PutClient(context.Background(), &store.Client{ID: "bank", Name: "Test Bank", AuthMethod: store.AuthNone,
+			RedirectURIs: []string{"https://bank.example/cb"}, DegradedLevel: "substantial", Providers: providers}))
+	}
+	put()
+	f.request(t, "r1", assurance.ACRHigh)
+	f.b.Health = downMonitor(t, f, "strong")
+	body := f.get("/login?req=r1").Body.String()
+	if !strings.Contains(body, `id="degraded"`) || !strings.Contains(body, `id="provider-weak" href=`) || !strings.Contains(body, `id="provider-passkey" href=`) {
+		t.Fatalf("strong down, passkey up: the page does not offer the lower level beside the passkey:\n%s", body)
+	}
+	if s := finishSession(t, f, "r1", provider.Result{Provider: "passkey", PersonID: "p1", Level: assurance.High}); s.Degraded || s.Level != "high" {
+		t.Errorf("passkey login at high during the outage: %+v, want high, not degraded", s)
+	}
+	f.request(t, "r2", assurance.ACRHigh)
+	if s := finishSession(t, f, "r2", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); !s.Degraded {
+		t.Errorf("weak login at substantial during the outage: %+v, want degraded", s)
+	}
+
+	// No eID the client accepts reaches high: nothing is lowered.
+	put("weak", "passkey")
+	f.request(t, "r3", assurance.ACRHigh)
+	f.b.Health = downMonitor(t, f)
+	if body := f.get("/login?req=r3").Body.String(); strings.Contains(body, `id="degraded"`) || strings.Contains(body, `id="provider-weak"`) {
+		t.Errorf("only the passkey reaches high: the lower level is offered:\n%s", body)
+	}
+
+	// Everything that reaches high down, the passkey too: lowered.
+	put()
+	f.b.Health = downMonitor(t, f, "strong", "passkey")
+	if body := f.get("/login?req=r3").Body.String(); !strings.Contains(body, `id="degraded"`) || !strings.Contains(body, `id="provider-weak" href=`) {
+		t.Errorf("strong and passkey down: the lower level is not offered:\n%s", body)
+	}
+}
