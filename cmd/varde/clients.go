@@ -70,7 +70,7 @@ func clients(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				"here, which is refused unless this names it (ADR 35)")
 		fs.StringVar(&claims, "claims", "", "claims it may receive, comma-separated: "+strings.Join(config.KnownClaims(), ","))
 		fs.StringVar(&providers, "providers", "", "providers it accepts, comma-separated, e.g. passkey,bankid (default all)")
-		fs.StringVar(&c.DegradedLevel, "degraded-level", "", "lower level it accepts when no provider meeting its level is up (default: never lowered)")
+		fs.StringVar(&c.DegradedLevel, "degraded-level", "", "lower level it accepts when no provider meeting its level is up, the passkey aside (default: never lowered)")
 		fs.StringVar(&c.StatusWebhook, "status-webhook", "", "https URL to POST signed notifications to when a component it depends on changes state (http only to localhost)")
 		fs.StringVar(&c.BackchannelLogoutURI, "backchannel-logout-uri", "",
 			"https URL to POST a logout token to when a session in which it got tokens ends (OpenID Connect Back-Channel Logout; http only to localhost)")

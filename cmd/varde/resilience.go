@@ -57,6 +57,11 @@ Relying parties: "either" accepts both eIDs; its people pick the first eID
 the login page offers. "bankid-only" is registered for BankID alone
 (providers: [bankid]): while BankID is down its people get Varde's plain
 "cannot log in right now" page, wait on it and come back to the same login.
+"needs-high" asks for level high (acr_values), which of the eIDs only
+BankID reaches, and registered substantial as its degraded-mode level
+(degraded_level):
+while BankID is down its people log in through MinID at substantial, and
+the ID token says "degraded": true; before and after, at high without it.
 
 With --nodes a Varde node fails instead: two nodes (varde serve, each with
 its own signing key) over the PostgreSQL database at DSN, behind a load
@@ -101,17 +106,19 @@ flags:
 // resOptions are the resilience command's flags.
 type resOptions struct {
 	users, onlyUsers int
-	before, killed   time.Duration
-	slow, restarted  time.Duration
-	slowDelay        time.Duration
-	think            time.Duration
-	typing           time.Duration
-	slowProbe        time.Duration
-	probeInterval    time.Duration
-	failuresToDown   int
-	keep             bool
-	logLevel         string
-	jsonFile         string
+	// highUsers are the people at the needs-high client.
+	highUsers       int
+	before, killed  time.Duration
+	slow, restarted time.Duration
+	slowDelay       time.Duration
+	think           time.Duration
+	typing          time.Duration
+	slowProbe       time.Duration
+	probeInterval   time.Duration
+	failuresToDown  int
+	keep            bool
+	logLevel        string
+	jsonFile        string
 	// nodes is the node failover run (--nodes), over the PostgreSQL
 	// database at postgres, its balancer asking the nodes' /readyz
 	// every readyzInterval.
@@ -140,6 +147,7 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 	}
 	fs.IntVar(&o.users, "users", 8, `concurrent virtual people (at the "either" client)`)
 	fs.IntVar(&o.onlyUsers, "bankid-only-users", 2, `concurrent virtual people at the "bankid-only" client`)
+	fs.IntVar(&o.highUsers, "needs-high-users", 2, `concurrent virtual people at the "needs-high" client (level high, substantial when degraded)`)
 	fs.DurationVar(&o.before, "before", 8*time.Second, "phase 1: both eIDs (with --nodes: both nodes) up")
 	fs.DurationVar(&o.killed, "killed", 15*time.Second, "phase 2: after BankID (with --nodes: node b) is SIGKILLed")
 	fs.DurationVar(&o.slow, "slow", 10*time.Second, "phase 3: BankID still dead, MinID slow")
@@ -172,8 +180,8 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 		phases += o.restarted
 	}
 	switch {
-	case o.users < 1 || o.users > 256 || o.onlyUsers < 0 || o.onlyUsers > 256:
-		return nil, errors.New("resilience: --users must be in [1, 256] and --bankid-only-users in [0, 256]")
+	case o.users < 1 || o.users > 256 || o.onlyUsers < 0 || o.onlyUsers > 256 || o.highUsers < 0 || o.highUsers > 256:
+		return nil, errors.New("resilience: --users must be in [1, 256], --bankid-only-users and --needs-high-users in [0, 256]")
 	case o.before <= 0 || o.killed <= 0 || o.slow <= 0 || o.restarted <= 0:
 		return nil, errors.New("resilience: phase durations must be positive")
 	case phases > 10*time.Minute:
@@ -216,7 +224,7 @@ func resilience(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // The flags that belong to one run only: the eIDs' and the nodes'.
 var (
-	eidOnlyFlags   = []string{"bankid-only-users", "slow", "slow-delay", "typing", "slow-probe", "probe-interval", "failures-to-down"}
+	eidOnlyFlags   = []string{"bankid-only-users", "needs-high-users", "slow", "slow-delay", "typing", "slow-probe", "probe-interval", "failures-to-down"}
 	nodesOnlyFlags = []string{"postgres", "readyz-interval", "kill-primary", "gently"}
 )
 
@@ -255,6 +263,7 @@ func checkResilienceMode(fs *flag.FlagSet, o *resOptions) error {
 const (
 	resEither    = "either"
 	resOnlyBank  = "bankid-only"
+	resNeedsHigh = "needs-high"
 	resCallback  = "https://rp.example/cb"
 	resHTTPLimit = 10 * time.Second
 )
@@ -272,6 +281,7 @@ type resReport struct {
 		SlowDelay      string `json:"slow_delay"`
 		Users          int    `json:"users"`
 		OnlyUsers      int    `json:"bankid_only_users"`
+		HighUsers      int    `json:"needs_high_users"`
 	} `json:"config"`
 	Phases []resPhase `json:"phases"`
 	// Seconds from the SIGKILL until Varde's login page showed BankID as
@@ -299,6 +309,8 @@ type resReport struct {
 	// and then finished on the same authorization request.
 	OnlyWaited   int     `json:"bankid_only_waited_and_finished"`
 	OnlyWaitMaxS float64 `json:"bankid_only_longest_wait_s"`
+	// NeedsHigh: the needs-high client's logins, at high or degraded.
+	NeedsHigh needsHighFigures `json:"needs_high"`
 	// RetryReasons counts why an eID failed a person who then finished
 	// through another one (the mid-flow retry), by reason.
 	RetryReasons map[string]int `json:"retry_reasons,omitempty"`
@@ -326,6 +338,8 @@ type resPhase struct {
 	ViaBankID int     `json:"via_bankid"`
 	ViaMinID  int     `json:"via_minid"`
 	Retried   int     `json:"retried"`
+	// Degraded: logins whose ID token said "degraded": true.
+	Degraded int `json:"degraded"`
 	latency
 }
 
@@ -352,7 +366,11 @@ type resLogin struct {
 	start, end time.Time
 	provider   string
 	sub        string
-	ok         bool
+	// acr is the level the ID token names (low, substantial, high), and
+	// degraded its "degraded" claim.
+	acr      string
+	degraded bool
+	ok       bool
 	// unfinished: a bankid-only person still waiting for BankID when the
 	// run ended.
 	unfinished bool
@@ -498,6 +516,9 @@ type resRun struct {
 	// active counts the either client's logins under way, so that the
 	// kill waits for one (killWhenBusy).
 	active atomic.Int32
+	// degradedCounted is the node's varde_logins_degraded_total at the
+	// end, -1 if it could not be read.
+	degradedCounted float64
 }
 
 func (r *resRun) mark(name string, t time.Time) {
@@ -517,7 +538,9 @@ func (r *resRun) at(name string) (time.Time, bool) {
 
 // resRP is a relying party at the node: go-oidc and x/oauth2.
 type resRP struct {
-	id       string
+	id string
+	// acr is the acr_values it sends, if any.
+	acr      string
 	conf     *oauth2.Config
 	verifier *gooidc.IDTokenVerifier
 }
@@ -664,7 +687,7 @@ func (r *resRun) setup(ctx context.Context) error {
 	}
 	secrets := map[string]string{}
 	var clients []any
-	for _, id := range []string{resEither, resOnlyBank} {
+	for _, id := range []string{resEither, resOnlyBank, resNeedsHigh} {
 		secret := rand.Text() + rand.Text()
 		secrets[id] = secret
 		f := filepath.Join(r.dir, id+".secret")
@@ -679,6 +702,13 @@ func (r *resRun) setup(ctx context.Context) error {
 			// A client registered for BankID alone: while BankID is down
 			// its people get the plain "cannot log in right now" page.
 			client["providers"] = []string{"bankid"}
+		}
+		if id == resNeedsHigh {
+			// It asks for high, which of the eIDs only BankID reaches:
+			// while BankID is down, substantial (MinID) is let through,
+			// marked degraded, beside the passkey, which only people
+			// with a passkey can use (ADR 63).
+			client["degraded_level"] = "substantial"
 		}
 		clients = append(clients, client)
 	}
@@ -718,7 +748,7 @@ func (r *resRun) setup(ctx context.Context) error {
 		return fmt.Errorf("relying party discovery: %w", err)
 	}
 	for id, secret := range secrets {
-		r.rps[id] = &resRP{id: id,
+		r.rps[id] = &resRP{id: id, acr: map[string]string{resNeedsHigh: assurance.ACRHigh}[id],
 			conf:     &oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: p.Endpoint(), RedirectURL: resCallback, Scopes: []string{"openid"}},
 			verifier: p.Verifier(&gooidc.Config{ClientID: id}),
 		}
@@ -797,8 +827,8 @@ func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 		r.issuer, r.node.cmd.Process.Pid, r.bank.ready.Issuer, r.bank.cmd.Process.Pid, r.min.ready.Issuer, r.min.cmd.Process.Pid)
 	fmt.Fprintf(stdout, "health:  probe every %v (timeout %v, slow over %v), down after %d failures, up after %d successes\n",
 		o.probeInterval, o.probeInterval, o.slowProbe, o.failuresToDown, o.failuresToDown)
-	fmt.Fprintf(stdout, "people:  %d at the either client, %d at the bankid-only client; %v on the eID's page, %v between logins on average (%v to %v)\n\n",
-		o.users, o.onlyUsers, o.typing, o.think, o.think/2, o.think*3/2)
+	fmt.Fprintf(stdout, "people:  %d at the either client, %d at the bankid-only client, %d at the needs-high client; %v on the eID's page, %v between logins on average (%v to %v)\n\n",
+		o.users, o.onlyUsers, o.highUsers, o.typing, o.think, o.think/2, o.think*3/2)
 
 	load0 := sampleLoad(r.node.cmd.Process.Pid, r.bank.cmd.Process.Pid, r.min.cmd.Process.Pid)
 	stopNew := make(chan struct{}) // no new logins after this
@@ -806,9 +836,12 @@ func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 	persons := providersim.DefaultPersons()
 	start := time.Now()
 	r.mark("start", start)
-	for i := range o.users + o.onlyUsers {
+	for i := range o.users + o.onlyUsers + o.highUsers {
 		client := resEither
-		if i >= o.users {
+		switch {
+		case i >= o.users+o.onlyUsers:
+			client = resNeedsHigh
+		case i >= o.users:
 			client = resOnlyBank
 		}
 		p := persons[i%len(persons)]
@@ -861,6 +894,7 @@ func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 	wg.Wait()
 	close(watchDone)
 	watchWG.Wait()
+	r.degradedCounted = r.countDegraded(ctx)
 	rep := r.summarise(ok)
 	rep.Load.runLoad = load0.to(sampleLoad(r.node.cmd.Process.Pid, r.bank.cmd.Process.Pid, r.min.cmd.Process.Pid))
 	return rep
@@ -1114,7 +1148,11 @@ func (b *resBrowser) login(ctx context.Context, rp *resRP, number string, stop <
 	// The run's context ends the run; a login in flight is not cut short.
 	lctx := context.WithoutCancel(ctx)
 	state, nonce, verifier := rand.Text(), rand.Text(), oauth2.GenerateVerifier()
-	res, page, err := b.get(lctx, rp.conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), gooidc.Nonce(nonce), oauth2.SetAuthURLParam("prompt", "login")))
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), gooidc.Nonce(nonce), oauth2.SetAuthURLParam("prompt", "login")}
+	if rp.acr != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("acr_values", rp.acr))
+	}
+	res, page, err := b.get(lctx, rp.conf.AuthCodeURL(state, opts...))
 	if err != nil {
 		return fail("authorize: %v", err)
 	}
@@ -1135,9 +1173,11 @@ func (b *resBrowser) login(ctx context.Context, rp *resRP, number string, stop <
 			pick = id
 			break
 		}
-		if pick == "" && rp.id == resOnlyBank {
+		if pick == "" && rp.id != resEither {
 			// BankID is not offered (or just failed): wait on the page,
 			// as a person told it is unavailable would, and look again.
+			// At the needs-high client the page offers MinID instead
+			// once it shows BankID down.
 			if slices.Contains(unavailable, "bankid") {
 				l.sawUnavailable = true
 			}
@@ -1262,6 +1302,8 @@ func (b *resBrowser) finish(ctx context.Context, l *resLogin, rp *resRP, res *ht
 	}
 	var claims struct {
 		Provider   string `json:"provider"`
+		ACR        string `json:"acr"`
+		Degraded   bool   `json:"degraded"`
 		NationalID struct {
 			Value string `json:"value"`
 		} `json:"national_id"`
@@ -1274,7 +1316,12 @@ func (b *resBrowser) finish(ctx context.Context, l *resLogin, rp *resRP, res *ht
 		l.err = fmt.Sprintf("id token names %q, not the person who logged in", claims.NationalID.Value)
 		return l
 	}
-	l.ok, l.sub, l.provider = true, idt.Subject, claims.Provider
+	l.ok, l.sub, l.provider, l.degraded = true, idt.Subject, claims.Provider, claims.Degraded
+	if lv, err := assurance.Parse(claims.ACR); err == nil {
+		l.acr = lv.String()
+	} else {
+		l.acr = claims.ACR
+	}
 	return l
 }
 
@@ -1296,7 +1343,8 @@ func (r *resRun) summarise(completed bool) *resReport {
 	o := r.o
 	rep := &resReport{Command: o.command, Machine: machine(), Logins: len(r.logins), SubsStable: true}
 	rep.Config.ProbeInterval, rep.Config.FailuresToDown, rep.Config.SlowDelay = o.probeInterval.String(), o.failuresToDown, o.slowDelay.String()
-	rep.Config.Users, rep.Config.OnlyUsers = o.users, o.onlyUsers
+	rep.Config.Users, rep.Config.OnlyUsers, rep.Config.HighUsers = o.users, o.onlyUsers, o.highUsers
+	high := r.newHighCheck()
 	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }
 	if !completed {
 		problem("the run did not complete its phases")
@@ -1359,6 +1407,9 @@ func (r *resRun) summarise(completed bool) *resReport {
 			case "minid":
 				ph.ViaMinID++
 			}
+			if l.degraded {
+				ph.Degraded++
+			}
 			sk := l.client + "/" + l.person
 			if subs[sk] == nil {
 				subs[sk] = map[string]bool{}
@@ -1396,6 +1447,10 @@ func (r *resRun) summarise(completed bool) *resReport {
 			}
 			continue
 		}
+		if l.client == resNeedsHigh {
+			high.add(l, problem)
+			continue
+		}
 		if l.ok && l.provider != "bankid" {
 			problem("bankid-only client: a login went through %q", l.provider)
 		}
@@ -1422,7 +1477,7 @@ func (r *resRun) summarise(completed bool) *resReport {
 		}
 	}
 	for i := range resPhaseNames {
-		for _, c := range []string{resEither, resOnlyBank} {
+		for _, c := range []string{resEither, resOnlyBank, resNeedsHigh} {
 			k := key{i, c}
 			ph := phases[k]
 			if ph == nil {
@@ -1450,7 +1505,11 @@ func (r *resRun) summarise(completed bool) *resReport {
 		}) {
 			problem("either client: no login went through Demo BankID after its restart")
 		}
+		if o.highUsers > 0 {
+			high.check(problem)
+		}
 	}
+	rep.NeedsHigh = high.figures
 	r.loadKill(rep, completed, problem)
 	return rep
 }
@@ -1470,7 +1529,7 @@ func (r *resRun) loadKill(rep *resReport, completed bool, problem func(string, .
 			phases = append(phases, p)
 		}
 	}
-	rep.Load = newLoadFigures(r.o.users+r.o.onlyUsers, r.o.think, phases, runLoad{})
+	rep.Load = newLoadFigures(r.o.users+r.o.onlyUsers+r.o.highUsers, r.o.think, phases, runLoad{})
 	k := noKill("SIGKILL Demo BankID")
 	if kill, ok := r.marks["kill"]; ok {
 		k.AtS = kill.Sub(r.marks["start"]).Seconds()
@@ -1486,10 +1545,10 @@ func (r *resRun) loadKill(rep *resReport, completed bool, problem func(string, .
 // report prints the report.
 func (r *resRun) report(rep *resReport, w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tclient\tlogins\tok\tfailed\twaiting\tsuccess\tvia bankid\tvia minid\tretried\tp50 ms\tp99 ms\tmax ms\t")
+	fmt.Fprintln(tw, "phase\tclient\tlogins\tok\tfailed\twaiting\tsuccess\tvia bankid\tvia minid\tdegraded\tretried\tp50 ms\tp99 ms\tmax ms\t")
 	for _, p := range rep.Phases {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.2f%%\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t\n", p.Phase, p.Client, p.Logins, p.OK, p.Failed,
-			p.Unfinish, 100*p.Success, p.ViaBankID, p.ViaMinID, p.Retried, p.P50MS, p.P99MS, p.MaxMS)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.2f%%\t%d\t%d\t%d\t%d\t%.0f\t%.0f\t%.0f\t\n", p.Phase, p.Client, p.Logins, p.OK, p.Failed,
+			p.Unfinish, 100*p.Success, p.ViaBankID, p.ViaMinID, p.Degraded, p.Retried, p.P50MS, p.P99MS, p.MaxMS)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, `
@@ -1511,6 +1570,9 @@ subs:       %s
 		for _, why := range reasons {
 			fmt.Fprintf(w, "  %4d × %s\n", rep.RetryReasons[why], why)
 		}
+	}
+	if r.o.highUsers > 0 {
+		fmt.Fprintln(w, rep.NeedsHigh)
 	}
 	printLoadKill(w, rep.Load, rep.Kill)
 	printList(w, "failed logins", rep.Failures)

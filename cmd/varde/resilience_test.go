@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,7 +28,7 @@ func TestResilience(t *testing.T) {
 	}
 	jsonFile := filepath.Join(t.TempDir(), "resilience.json")
 	var out, errOut bytes.Buffer
-	o, err := parseResilienceFlags([]string{"--users", "6", "--bankid-only-users", "2",
+	o, err := parseResilienceFlags([]string{"--users", "6", "--bankid-only-users", "2", "--needs-high-users", "2",
 		"--before", "2s", "--killed", "5s", "--slow", "3s", "--restarted", "6s", "--json", jsonFile}, &errOut)
 	if err != nil {
 		t.Fatal(err)
@@ -56,8 +57,21 @@ func TestResilience(t *testing.T) {
 		if p.Client == resOnlyBank && (p.Failed > 0 || p.ViaMinID > 0) {
 			t.Errorf("%s/%s: %d failed, %d through MinID", p.Phase, p.Client, p.Failed, p.ViaMinID)
 		}
+		// The client that asks for high: nothing fails; of the logins
+		// started before the kill only those that met BankID dead are
+		// degraded; of those started while BankID is dead, every one
+		// (through MinID, at substantial: the command checks each).
+		outage := p.Phase == "bankid killed" || p.Phase == "minid slow"
+		if p.Client == resNeedsHigh && (p.Failed > 0 || (p.Phase == "before" && p.Degraded > p.Retried) || (outage && p.Degraded != p.OK)) {
+			t.Errorf("%s/%s: %d ok, %d failed, %d degraded", p.Phase, p.Client, p.OK, p.Failed, p.Degraded)
+		}
 	}
-	for _, want := range []string{"before/either", "bankid killed/either", "minid slow/either", "bankid restarted/either", "bankid restarted/bankid-only"} {
+	if h := rep.NeedsHigh; h.BeforeHigh == 0 || h.Degraded == 0 || h.AfterHigh == 0 || h.BothSameSub == 0 || h.FirstDegradedS < 0 ||
+		h.NodeCounted != float64(h.Degraded) {
+		t.Errorf("needs-high client: %+v; want logins at high before and after, degraded between and counted so by the node, one sub per person", h)
+	}
+	for _, want := range []string{"before/either", "bankid killed/either", "minid slow/either", "bankid restarted/either", "bankid restarted/bankid-only",
+		"before/needs-high", "bankid restarted/needs-high"} {
 		if !seen[want] {
 			t.Errorf("no logins in %s", want)
 		}
@@ -82,7 +96,7 @@ func TestResilience(t *testing.T) {
 	if rep.InFlightAtKill == 0 || rep.FinishedInFlight != rep.InFlightAtKill {
 		t.Errorf("%d of %d logins in flight at the kill finished", rep.FinishedInFlight, rep.InFlightAtKill)
 	}
-	fromFile := checkRun[resReport](t, out.String(), jsonFile, "SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "load:       8 people", "kill:       SIGKILL Demo BankID at", "p99 ms", "verdict:    pass")
+	fromFile := checkRun[resReport](t, out.String(), jsonFile, "SIGKILL Demo BankID", "detection:", "recovery:", "failover:", "needs-high: ", "load:       10 people", "kill:       SIGKILL Demo BankID at", "p99 ms", "verdict:    pass")
 	if fromFile.Logins != rep.Logins || fromFile.DetectPageS != rep.DetectPageS {
 		t.Errorf("json: %d logins vs %d", fromFile.Logins, rep.Logins)
 	}
@@ -186,6 +200,8 @@ func TestResilienceFlags(t *testing.T) {
 	}{
 		{nil, ""},
 		{[]string{"--users", "0"}, "--users"},
+		{[]string{"--needs-high-users", "-1"}, "--needs-high-users"},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--needs-high-users", "1"}, "--needs-high-users not with --nodes"},
 		{[]string{"--killed", "0s"}, "durations must be positive"},
 		{[]string{"--before", "5m", "--killed", "6m"}, "must not exceed"},
 		{[]string{"--slow-delay", "10s"}, "--slow-delay"},
@@ -569,5 +585,74 @@ func TestRunLoad(t *testing.T) {
 		if l := sampleLoad(os.Getpid()).to(sampleLoad(os.Getpid())); l.Load1Start < 0 || l.Load1End < 0 {
 			t.Errorf("no load average read on this machine: %+v", l)
 		}
+	}
+}
+
+// TestNeedsHighChecks: the needs-high client's checks find a login
+// degraded before the kill, one at the wrong level or through the wrong
+// eID, a failure, and a run without degraded logins, and count the rest.
+func TestNeedsHighChecks(t *testing.T) {
+	t0 := time.Date(2026, 11, 23, 5, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	login := func(start, end float64, provider, acr string, degraded bool, sub string, retried ...string) *resLogin {
+		return &resLogin{client: resNeedsHigh, person: "p", start: at(start), end: at(end), ok: true,
+			provider: provider, acr: acr, degraded: degraded, sub: sub, retried: retried}
+	}
+	good := []*resLogin{
+		login(1, 1.1, "bankid", "high", false, "s"),
+		login(9.8, 11.7, "minid", "substantial", true, "s", "bankid: at the eID: dial: connect: connection refused"),
+		login(12, 12.1, "minid", "substantial", true, "s"),
+		login(33.5, 34.2, "bankid", "high", false, "s", "minid: back at Varde: restored"),
+	}
+	for _, tc := range []struct {
+		name   string
+		logins []*resLogin
+		want   string // a problem that must be found; "" for none
+		// miscount is how far the node's count of degraded logins is
+		// off the logins'.
+		miscount float64
+	}{
+		{"a run as it should be", good, "", 0},
+		{"degraded before the kill", append(slices.Clone(good), login(2, 2.1, "minid", "substantial", true, "s")), "ended before the kill was degraded", 0},
+		{"degraded without meeting BankID dead", append(slices.Clone(good), login(9.9, 10.5, "minid", "substantial", true, "s")), "without meeting BankID dead", 0},
+		{"minid without the claim", append(slices.Clone(good), login(12, 12.1, "minid", "substantial", false, "s")), `through "minid" at "substantial", degraded false`, 0},
+		{"the claim at high", append(slices.Clone(good), login(12, 12.1, "bankid", "high", true, "s")), `through "bankid" at "high", degraded true`, 0},
+		{"a failure", append(slices.Clone(good), &resLogin{client: resNeedsHigh, person: "p", start: at(12), end: at(13), err: "token: 500"}), "a login failed: token: 500", 0},
+		{"no degraded login", []*resLogin{good[0], good[3]}, "no login at substantial, degraded", 0},
+		{"another sub", append(slices.Clone(good[:3]), login(33.5, 34.2, "bankid", "high", false, "other")), "nobody logged in both degraded and at high with one sub", 0},
+		{"the node counted otherwise", good, "2 logins degraded, and the node's varde_logins_degraded_total says 3", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			counted := tc.miscount
+			for _, l := range tc.logins {
+				if l.ok && l.degraded {
+					counted++
+				}
+			}
+			r := &resRun{marks: map[string]time.Time{"kill": at(10), "restart": at(33)}, degradedCounted: counted}
+			h := r.newHighCheck()
+			var problems []string
+			problem := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+			for _, l := range tc.logins {
+				h.add(l, problem)
+			}
+			h.check(problem)
+			found := slices.ContainsFunc(problems, func(p string) bool { return tc.want != "" && strings.Contains(p, tc.want) })
+			if (tc.want == "" && len(problems) > 0) || (tc.want != "" && !found) {
+				t.Errorf("problems %q, want %q", problems, tc.want)
+			}
+		})
+	}
+	r := &resRun{marks: map[string]time.Time{"kill": at(10), "restart": at(33)}, degradedCounted: 2}
+	h := r.newHighCheck()
+	for _, l := range good {
+		h.add(l, func(string, ...any) {})
+	}
+	h.check(func(string, ...any) {})
+	want := needsHighFigures{BeforeHigh: 1, AfterHigh: 1, Degraded: 2, FirstDegradedS: 1.7, LastDegradedS: -21, SentBack: 1, BothSameSub: 1}
+	if got := h.figures; got.BeforeHigh != want.BeforeHigh || got.AfterHigh != want.AfterHigh || got.Degraded != want.Degraded ||
+		math.Abs(got.FirstDegradedS-want.FirstDegradedS) > 1e-9 || math.Abs(got.LastDegradedS-want.LastDegradedS) > 1e-9 ||
+		got.SentBack != want.SentBack || got.BothSameSub != want.BothSameSub {
+		t.Errorf("figures %+v, want %+v", got, want)
 	}
 }

@@ -90,6 +90,11 @@ type Broker struct {
 // Metrics are the broker's Prometheus collectors.
 type Metrics struct {
 	Logins *prometheus.CounterVec
+	// Degraded counts the successful logins let through below the level
+	// asked for by the client's degraded-mode policy, which Logins
+	// counts too: during an outage, how many people logged in at a
+	// lower level than their service normally needs.
+	Degraded *prometheus.CounterVec
 }
 
 // NewMetrics registers the broker's collectors with reg.
@@ -99,8 +104,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "varde_logins_total",
 			Help: "Logins finished by providers, by result, provider and assurance level reached.",
 		}, []string{"result", "provider", "acr"}),
+		Degraded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "varde_logins_degraded_total",
+			Help: "Successful logins let through below the level asked for by the client's degraded-mode policy, by provider and assurance level reached.",
+		}, []string{"provider", "acr"}),
 	}
-	reg.MustRegister(m.Logins)
+	reg.MustRegister(m.Logins, m.Degraded)
 	return m
 }
 
@@ -384,18 +393,50 @@ func (b *Broker) WaysIn(req *store.AuthRequest, c *store.Client) oidc.WaysIn {
 // applyDegradedPolicy lowers the attempt's level to the client's
 // degraded-mode level when, and only when, the client registered one and
 // no provider it accepts that can reach the requested level is up now.
-// Without such a policy the level is never lowered.
+// Without such a policy the level is never lowered. A provider only the
+// persons enrolled with it can use (provider.Info.Enrolled: the passkey
+// provider) does not keep the level up for everyone else while the
+// providers everyone can use that reach it are all down; where there
+// are none of those, it does, as there is then no outage to bridge
+// (ADR 63). The enrolled provider is still offered, and a login through
+// it at the level asked for is not degraded.
 func (b *Broker) applyDegradedPolicy(a *attempt) {
 	floor, err := assurance.Parse(a.client.DegradedLevel)
 	if err != nil || floor >= a.wanted {
 		return
 	}
+	var open, openUp, anyUp bool
 	for _, p := range b.eligible(a) {
-		if b.state(p.Info().ID).Usable() {
-			return
+		info := p.Info()
+		up := b.state(info.ID).Usable()
+		anyUp = anyUp || up
+		if !info.Enrolled {
+			open, openUp = true, openUp || up
 		}
 	}
+	if openUp || (!open && anyUp) {
+		return
+	}
 	a.min, a.degraded = floor, true
+}
+
+// lowerable reports whether attempt a, not degraded now, would take a
+// login at level through the provider info describes had its client's
+// degraded-mode policy applied: the policy let the person choose it, and
+// a way to log in that reaches the level asked for came back before the
+// choice or the login reached Varde. The person is then told that the
+// usual way works again, not that they chose wrong.
+func (a *attempt) lowerable(info provider.Info, level assurance.Level) bool {
+	if a.degraded || a.client == nil {
+		return false
+	}
+	floor, err := assurance.Parse(a.client.DegradedLevel)
+	if err != nil || floor >= a.wanted || level < floor {
+		return false
+	}
+	lowered := *a
+	lowered.min, lowered.degraded = floor, true
+	return lowered.refusal(info) == ""
 }
 
 // eligible lists the providers attempt a may use (see refusal).
@@ -554,6 +595,9 @@ var loginErrors = map[string]string{
 	"unavailable": "login.err.unavailable",
 	"conflict":    "login.err.conflict",
 	"unknown":     "login.err.unknown",
+	// The client's degraded-mode policy no longer applies: a way to log
+	// in that reaches its level is back (attempt.lowerable).
+	"restored": "login.err.restored",
 }
 
 type choice struct {
@@ -562,6 +606,8 @@ type choice struct {
 	// unavailable, without a link, so people see what is broken and what
 	// else they can use.
 	State string
+	// Failed: the person's login through it just failed (lastFailed).
+	Failed bool
 }
 
 type loginData struct {
@@ -659,6 +705,9 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Choices = append(d.Choices, c)
 	}
+	if reason == "failed" || reason == "refused" {
+		d.Choices = lastFailed(d.Choices, r.URL.Query().Get("from"))
+	}
 	// Shown down, so routed around it, or left with nothing to use.
 	b.routedAround(r.Context(), a, id, browser, down, usable == 0, ViaPage)
 	switch {
@@ -682,6 +731,22 @@ func (b *Broker) loginPage(w http.ResponseWriter, r *http.Request) {
 	default:
 		b.Pages.Render(w, r, http.StatusOK, "login", a.locale, d)
 	}
+}
+
+// lastFailed moves the choice of the provider id, through which the
+// person's login just failed, to the end of choices, marked: after a
+// failure people take the first way offered again, and until its health
+// catches up (many logins, or three probes) the one that failed would
+// fail them again. It stays offered: the fault may have passed, and it
+// may be the only way the service accepts.
+func lastFailed(choices []choice, id string) []choice {
+	i := slices.IndexFunc(choices, func(c choice) bool { return c.ID == id })
+	if i < 0 {
+		return choices
+	}
+	c := choices[i]
+	c.Failed = c.URL != ""
+	return append(slices.Delete(choices, i, i+1), c)
 }
 
 // cancelURL hands the request back to the OpenID endpoints, which send
@@ -708,6 +773,12 @@ func (b *Broker) start(w http.ResponseWriter, r *http.Request) {
 		_, anyUsable := b.down(a)
 		b.routedAround(r.Context(), a, id, browser, []string{want}, !anyUsable, ViaStart)
 		http.Redirect(w, r, b.bindNotice(w, "/login?"+url.Values{"req": {id}, "err": {"unavailable"}}.Encode()), http.StatusSeeOther)
+		return
+	}
+	if info, ok := b.info(want); i < 0 && ok && a.lowerable(info, info.MaxLevel) {
+		// Offered under the degraded-mode policy, which ended since the
+		// page was shown: back to the choice, which offers the usual way.
+		http.Redirect(w, r, b.bindNotice(w, "/login?"+url.Values{"req": {id}, "err": {"restored"}}.Encode()), http.StatusSeeOther)
 		return
 	}
 	if i < 0 {
@@ -852,8 +923,11 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 		ev.PersonID = b.existing(ctx, res)
 		b.fail(ctx, ev, why)
 		kind := "level"
-		if why == ReasonProviderNotAccepted {
+		switch {
+		case why == ReasonProviderNotAccepted:
 			kind = "provider"
+		case a.lowerable(info, res.Level):
+			kind = "restored"
 		}
 		return "/login?" + url.Values{"req": {attemptID}, "err": {kind}}.Encode(), nil
 	}
@@ -941,6 +1015,9 @@ func (b *Broker) finish(w http.ResponseWriter, r *http.Request, attemptID string
 		switch {
 		case err == nil:
 			b.Metrics.Logins.WithLabelValues(store.ResultSuccess, res.Provider, res.Level.String()).Inc()
+			if degraded {
+				b.Metrics.Degraded.WithLabelValues(res.Provider, res.Level.String()).Inc()
+			}
 			b.noteUse(ctx, personID, stale)
 			return nil
 		case errors.Is(err, store.ErrOutcomeUnknown):
@@ -1355,7 +1432,12 @@ func (b *Broker) failed(r *http.Request, attemptID, providerID, reason, account 
 		ev.ClientID = a.client.ID
 	}
 	b.fail(r.Context(), ev, reason)
-	return "/login?" + url.Values{"req": {attemptID}, "err": {b.failureKind(providerID, reason, account)}}.Encode()
+	q := url.Values{"req": {attemptID}, "err": {b.failureKind(providerID, reason, account)}}
+	if q.Get("err") != "cancelled" && reason != provider.ReasonNodeError && providerID != "" {
+		// The choice lists the provider that failed last (loginPage).
+		q.Set("from", providerID)
+	}
+	return "/login?" + q.Encode()
 }
 
 // failureKind observes the failure (observeFailure) and says what the

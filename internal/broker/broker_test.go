@@ -650,9 +650,9 @@ func TestOnlyProviderFailuresCountAgainstIt(t *testing.T) {
 		counts                 bool
 	}{
 		{provider.ReasonCancelled, "/login?err=cancelled&req=r1", "/account/link/refused?why=cancelled", false},
-		{provider.ReasonUnverifiedResponse, "/login?err=failed&req=r1", "/account/link/refused?why=failed", false},
+		{provider.ReasonUnverifiedResponse, "/login?err=failed&from=strong&req=r1", "/account/link/refused?why=failed", false},
 		{provider.ReasonNodeError, "/login?err=failed&req=r1", "/account/link/refused?why=failed", false},
-		{"upstream_error", "/login?err=failed&req=r1", "/account/link/refused?why=failed", true},
+		{"upstream_error", "/login?err=failed&from=strong&req=r1", "/account/link/refused?why=failed", true},
 	} {
 		t.Run(tc.reason, func(t *testing.T) {
 			f, b, link, o := failing(t)
@@ -686,7 +686,7 @@ func TestOnlyProviderFailuresCountAgainstIt(t *testing.T) {
 // Fail, with no account, it counts every time.
 func TestRefusedAccountObservedWithItsAccount(t *testing.T) {
 	f, b, link, o := failing(t)
-	if next := f.b.FailAccount(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/cb", nil), "r1", "strong", "acct-1"); next != "/login?err=refused&req=r1" {
+	if next := f.b.FailAccount(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/cb", nil), "r1", "strong", "acct-1"); next != "/login?err=refused&from=strong&req=r1" {
 		t.Errorf("next = %q", next)
 	}
 	if next := f.b.FailAccount(httptest.NewRecorder(), b.req(http.MethodGet, "/cb", nil), link, "weak", "acct-2"); next != "/account/link/refused?why=refused" {
@@ -695,8 +695,8 @@ func TestRefusedAccountObservedWithItsAccount(t *testing.T) {
 	// The person is told that the account, not the provider, is the
 	// problem, and that another way is the way on.
 	for path, want := range map[string]string{
-		"/login?err=refused&req=r1":         "did not say who you are in a way this service accepts",
-		"/account/link/refused?why=refused": "So nothing was linked.",
+		"/login?err=refused&from=strong&req=r1": "did not say who you are in a way this service accepts",
+		"/account/link/refused?why=refused":     "So nothing was linked.",
 	} {
 		w := f.getIn(path, "en")
 		if !strings.Contains(w.Body.String(), want) {
@@ -863,14 +863,20 @@ func TestClientAcceptsOnlyItsProviders(t *testing.T) {
 	}
 }
 
-// downMonitor returns a health monitor in which the named providers are
-// down and the others up.
+// downMonitor returns a health monitor in which the named providers of
+// the broker's are down and the others up.
 func downMonitor(t *testing.T, f *fixture, down ...string) *health.Monitor {
 	t.Helper()
 	now := f.now
 	mon, err := health.NewMonitor(health.Options{Now: func() time.Time { return now }})
 	must(t, err)
-	for _, id := range []string{"weak", "strong"} {
+	added := map[string]bool{}
+	for _, p := range f.b.Providers {
+		id := p.Info().ID
+		if added[id] {
+			continue // a provider listed twice
+		}
+		added[id] = true
 		fail := slices.Contains(down, id)
 		must(t, mon.Add(id, health.PingProber(func(context.Context) error {
 			if fail {
@@ -926,7 +932,7 @@ func TestDegradedModePolicy(t *testing.T) {
 	if body := f.get("/login?req=r1").Body.String(); strings.Contains(body, `id="degraded"`) || strings.Contains(body, "Provider weak") {
 		t.Error("the lower level is still offered with a high provider up")
 	}
-	if next, err, _ := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || next != "/login?err=level&req=r1" {
+	if next, err, _ := finish(f, "r1", provider.Result{Provider: "weak", PersonID: "p1", Level: assurance.Substantial}); err != nil || next != "/login?err=restored&req=r1" {
 		t.Errorf("lower login with high up: next %q, %v", next, err)
 	}
 }
@@ -1569,7 +1575,7 @@ func TestFinishTakesIdentifiersInTheirOneSpelling(t *testing.T) {
 		o := &outcomes{}
 		f.b.Health = o
 		next, err, w := finish(f, "r1", provider.Result{Provider: "strong", Identifiers: []store.Identifier{id}, Level: assurance.High})
-		if err != nil || next != "/login?err=failed&req=r1" || len(sessionCookies(w)) != 0 {
+		if err != nil || next != "/login?err=failed&from=strong&req=r1" || len(sessionCookies(w)) != 0 {
 			t.Errorf("%s %s: next %q, err %v, cookies %v", id.Scheme, id.Value, next, err, w.Result().Cookies())
 		}
 		if _, err := f.st.GetPersonByIdentifier(ctx, id.Scheme, id.Value); !errors.Is(err, store.ErrNotFound) {

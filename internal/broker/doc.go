@@ -111,7 +111,9 @@
 //
 // The varde_notice cookie (NoticeCookie, ADR 48) binds a notice to the
 // browser the outcome happened in: the redirects that carry one (the
-// login page's ?err=, the link refusal's ?why= and &scheme=) set it to
+// login page's ?err=, with &from= naming the provider a login failed
+// through, which the page then lists last, marked; the link refusal's
+// ?why= and &scheme=) set it to
 // a digest of the notice's parameters, Max-Age NoticeLifetime, HttpOnly,
 // SameSite=Lax, named and scoped as varde_browser. The login page and
 // the refusal page show the notice only when the cookie matches; the

@@ -25,9 +25,9 @@ const NoticeCookie = "varde_notice"
 const NoticeLifetime = 2 * time.Minute
 
 // noticeParams are the query parameters that together make a notice:
-// the login page's reason and request, the link refusal's reason and
-// kind of number.
-var noticeParams = []string{"err", "req", "why", "scheme"}
+// the login page's reason, request and the provider that failed, the
+// link refusal's reason and kind of number.
+var noticeParams = []string{"err", "req", "from", "why", "scheme"}
 
 // noticeOf is the notice q carries, in one spelling whatever the order
 // of its parameters, or "" if it carries none.

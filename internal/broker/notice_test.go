@@ -94,11 +94,12 @@ func TestNoticeCookieBindsOneNotice(t *testing.T) {
 	f.request(t, "r1")
 	f.request(t, "r2")
 	w := httptest.NewRecorder()
-	if next := f.b.Fail(w, httptest.NewRequest(http.MethodGet, "/cb", nil), "r1", "strong", "upstream_error"); next != "/login?err=failed&req=r1" {
+	if next := f.b.Fail(w, httptest.NewRequest(http.MethodGet, "/cb", nil), "r1", "strong", "upstream_error"); next != "/login?err=failed&from=strong&req=r1" {
 		t.Fatalf("next = %q", next)
 	}
 	failed := browser(w.Result().Cookies())
-	for _, path := range []string{"/login?err=blocked&req=r1", "/login?err=failed&req=r2", "/login?err=conflict&req=r1"} {
+	for _, path := range []string{"/login?err=blocked&req=r1", "/login?err=failed&from=strong&req=r2", "/login?err=conflict&req=r1",
+		"/login?err=failed&req=r1", "/login?err=failed&from=weak&req=r1"} {
 		page := httptest.NewRecorder()
 		f.mux.ServeHTTP(page, failed.req(http.MethodGet, path, nil))
 		if body := page.Body.String(); page.Code != http.StatusOK || strings.Contains(body, `class="notice"`) {
@@ -107,7 +108,7 @@ func TestNoticeCookieBindsOneNotice(t *testing.T) {
 	}
 	// The parameters in another order are the same notice.
 	page := httptest.NewRecorder()
-	f.mux.ServeHTTP(page, failed.req(http.MethodGet, "/login?req=r1&err=failed&lang=da", nil))
+	f.mux.ServeHTTP(page, failed.req(http.MethodGet, "/login?req=r1&err=failed&lang=da&from=strong", nil))
 	if !strings.Contains(page.Body.String(), f.b.Pages.T("da", "login.err.failed")) {
 		t.Errorf("the notice in another order and language is not shown:\n%.600s", page.Body.String())
 	}

@@ -334,7 +334,8 @@ type Client struct {
 	Providers []string `yaml:"providers"`
 	// DegradedLevel is the degraded-mode policy: the lower level the
 	// client accepts when no provider that meets the level it asked for is
-	// up; such logins carry "degraded": true. Empty: never lowered.
+	// up, the passkey provider aside (ADR 63); such logins carry
+	// "degraded": true. Empty: never lowered.
 	DegradedLevel string `yaml:"degraded_level"`
 	// LegacyEndpointAudience (private_key_jwt only) lets the client's
 	// assertions name the token, PAR, revocation or introspection

@@ -20,6 +20,12 @@ type Info struct {
 	Name map[string]string
 	// MaxLevel is the highest level the provider can deliver.
 	MaxLevel assurance.Level
+	// Enrolled: the provider logs in only the persons who set it up at
+	// Varde beforehand (the passkey provider), so it is no way in for
+	// everyone: while every provider that is reaches a client's level
+	// is down, the client's degraded-mode policy applies though this
+	// one is up (ADR 63).
+	Enrolled bool
 }
 
 // Attempt is one login transaction the broker hands to a provider.

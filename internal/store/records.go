@@ -52,7 +52,8 @@ type Client struct {
 	Providers []string
 	// DegradedLevel is the degraded-mode policy: the lower level
 	// ("substantial") the client accepts when no provider that meets the
-	// level it asked for is up. Such logins are marked Degraded. Empty:
+	// level it asked for is up, the passkey provider aside (ADR 63). Such
+	// logins are marked Degraded. Empty:
 	// the level is never lowered.
 	DegradedLevel string
 	// StatusWebhook is the URL to POST signed status notifications to;

@@ -167,7 +167,7 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 			bk.f.with(func(f *fakeUpstream) { f.tokenWAF, f.strictCode = tc.waf, tc.strict })
 			n := 2 * bk.mon.Config().MinLogins
 			for range n {
-				if next := bk.forge(t, tc.q(bk.f.issuer)); next != "/login?err=failed&req=" {
+				if next := bk.forge(t, tc.q(bk.f.issuer)); next != "/login?err=failed&from=fake&req=" {
 					t.Fatalf("forged callback sent the browser to %q, want the choice of providers", next)
 				}
 			}
@@ -195,24 +195,35 @@ func TestForgedCallbackNotCountedAsOutage(t *testing.T) {
 }
 
 // TestUpstreamServerFailureCountedAsOutage: when the upstream's token
-// endpoint fails for real logins, the upstream goes down and is no
-// longer offered.
+// endpoint fails for real logins, answering 500 or not answering in
+// time, the upstream goes down and is no longer offered, though its
+// probes pass.
 func TestUpstreamServerFailureCountedAsOutage(t *testing.T) {
-	bk := newBrokered(t)
-	bk.f.with(func(f *fakeUpstream) { f.tokenStatus = http.StatusInternalServerError })
-	for range bk.mon.Config().MinLogins {
-		if path, body := newBrowser(t).login(bk.startURL()); path != "/login" {
-			t.Fatalf("login ended at %s: %.200s", path, body)
-		}
-	}
-	if s := bk.mon.State("fake"); s != health.Down {
-		t.Errorf("after %d failed token requests the upstream is %s, want down", bk.mon.Config().MinLogins, s)
-	}
-	if bk.offered(t) {
-		t.Error("the login page still offers the upstream")
-	}
-	if got := bk.authFailures(""); len(got) == 0 || got[0] != ReasonUpstreamError {
-		t.Errorf("broker audited %v", got)
+	for _, tc := range []struct {
+		name  string
+		fault func(*fakeUpstream)
+	}{
+		{"500", func(f *fakeUpstream) { f.tokenStatus = http.StatusInternalServerError }},
+		{"timeout", func(f *fakeUpstream) { f.tokenHang = true }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bk := newBrokered(t, func(c *Config) { c.Timeouts.Token = 100 * time.Millisecond })
+			bk.f.with(tc.fault)
+			for range bk.mon.Config().MinLogins {
+				if path, body := newBrowser(t).login(bk.startURL()); path != "/login" {
+					t.Fatalf("login ended at %s: %.200s", path, body)
+				}
+			}
+			if s := bk.mon.State("fake"); s != health.Down {
+				t.Errorf("after %d failed token requests the upstream is %s, want down", bk.mon.Config().MinLogins, s)
+			}
+			if bk.offered(t) {
+				t.Error("the login page still offers the upstream")
+			}
+			if got := bk.authFailures(""); len(got) == 0 || got[0] != ReasonUpstreamError {
+				t.Errorf("broker audited %v", got)
+			}
+		})
 	}
 }
 

@@ -111,7 +111,7 @@ const (
 
 // Info implements provider.Provider.
 func (p *Provider) Info() provider.Info {
-	return provider.Info{ID: ID, Name: map[string]string{"en": "Passkey", "nb": "Passnøkkel", "da": "Adgangsnøgle"}, MaxLevel: assurance.High}
+	return provider.Info{ID: ID, Name: map[string]string{"en": "Passkey", "nb": "Passnøkkel", "da": "Adgangsnøgle"}, MaxLevel: assurance.High, Enrolled: true}
 }
 
 // Start implements provider.Provider: it sends the browser to the login
