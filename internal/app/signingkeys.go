@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -261,4 +263,86 @@ func (a *App) rs256Unready(ctx context.Context, w http.ResponseWriter) bool {
 	http.Error(w, fmt.Sprintf("client %q wants its ID tokens signed RS256, and this node has no RSA key: "+
 		"give this node one (keys.rsa_signing_key_file) and restart it\n", id), http.StatusServiceUnavailable)
 	return true
+}
+
+// ErrKeyRefused means the store would refuse a node one of the keys its
+// configuration names: another node that has not left publishes it (one
+// key file given to two nodes), or an operator retired it.
+var ErrKeyRefused = errors.New("the store refuses this node's key")
+
+// CheckStoreKeys reads the signing keys cfg names and compares each with
+// what its store holds under the key's kid, as a node's first publish
+// does (publishKeys), but reading the store only: it returns an error
+// wrapping ErrKeyRefused, naming the setting, for each key a node
+// started from cfg at now would be refused. A key the store does not
+// hold, the node's own, or one whose node left since it last published
+// it passes. Any other error means the keys were not checked.
+func CheckStoreKeys(ctx context.Context, cfg *config.Config, now time.Time) error {
+	local, err := configuredKeys(cfg)
+	if err != nil {
+		return err
+	}
+	st, err := OpenExistingStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	stored, err := st.ListPublicKeys(ctx, now)
+	if err != nil {
+		return err
+	}
+	left, err := st.ListNodeDepartures(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range local {
+		i := slices.IndexFunc(stored, func(k *store.PublicKey) bool { return k.KID == c.signer.KID() })
+		if i < 0 {
+			continue
+		}
+		if err := keyRefusal(stored[i], left, c.field, cfg.Node); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrKeyRefused, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// configuredKey is a signing key a configuration names, and its setting.
+type configuredKey struct {
+	field  string
+	signer *keys.Signer
+}
+
+// configuredKeys reads the signing keys cfg names: the ES256 one first.
+func configuredKeys(cfg *config.Config) ([]configuredKey, error) {
+	es, err := loadSigningKey("keys.signing_key_file", cfg.Keys.SigningKeyFile, keys.Algorithm)
+	if err != nil {
+		return nil, err
+	}
+	out := []configuredKey{{"keys.signing_key_file", es}}
+	if cfg.Keys.RSASigningKeyFile != "" {
+		rsa, err := loadSigningKey("keys.rsa_signing_key_file", cfg.Keys.RSASigningKeyFile, keys.RS256)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, configuredKey{"keys.rsa_signing_key_file", rsa})
+	}
+	return out, nil
+}
+
+// keyRefusal is why the store refuses node the stored key k, from the
+// setting field, or nil if it does not: the rule of
+// store.PublicKeys.ClaimPublicKey, given the nodes' departures.
+func keyRefusal(k *store.PublicKey, left []*store.NodeDeparture, field, node string) error {
+	if !k.RetiredAt.IsZero() {
+		return fmt.Errorf("%s: its key (kid %s) was retired at %s (varde keys list), and no node signs with a retired key again: "+
+			"give this node a new key", field, k.KID, k.RetiredAt.UTC().Format(time.RFC3339))
+	}
+	if k.Node == node || slices.ContainsFunc(left, func(d *store.NodeDeparture) bool {
+		return d.Node == k.Node && !d.LeftAt.Before(k.CreatedAt)
+	}) {
+		return nil
+	}
+	return keyOwner(&store.KeyHeldError{Key: k}, field, node)
 }
