@@ -143,6 +143,9 @@ type App struct {
 	// settleEndsFor bounds each housekeeping round's settling of pending
 	// session ends (settleEndsRound).
 	settleEndsFor time.Duration
+	// sameName holds the kids of keys another process published under
+	// this node's name that the node has logged (noteSameName).
+	sameName sync.Map
 }
 
 // anchorEvery is how often a node logs the audit log's head;

@@ -116,6 +116,7 @@ func (a *App) keyUnready(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if keyLapsed(w, k, log) {
 		return true
 	}
+	a.noteSameName(k)
 	// Nodes that share a store take traffic only once the others'
 	// key sets list this node's key (keys.Set.UntilKnown); the
 	// node's own health probe asks whether it works, not that.
@@ -125,6 +126,25 @@ func (a *App) keyUnready(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return true
 	}
 	return false
+}
+
+// noteSameName logs at error, once for each key, that another process
+// publishes a key of its own under this node's name
+// (keys.Set.SameNameElsewhere): two nodes given one node name. It does
+// not make the node unready, since what either signs verifies; what
+// goes wrong is the operator's view of them, so it says what to mend.
+func (a *App) noteSameName(k nodeKey) {
+	kid, at := k.set.SameNameElsewhere()
+	if kid == "" {
+		return
+	}
+	if _, seen := a.sameName.LoadOrStore(kid, true); seen {
+		return
+	}
+	a.log.Error("another process runs as node "+strconv.Quote(a.Config.Node)+" with a "+k.what+" of its own: "+
+		"give each node its own name (node) and restart the one renamed; until then varde keys list credits both keys to one node, "+
+		"so that varde keys retire takes this one's key for an older key of it, and the status page and varde nodes count the two as one",
+		"node", a.Config.Node, "kid", k.set.Local.KID(), "other_kid", kid, "other_published_at", at)
 }
 
 // keyLapsed answers /readyz with 503, and says so, once the node's key
