@@ -55,7 +55,9 @@ const configUsage = `usage: varde config check --config FILE
            which does not change the exit status. A store that
            answers and whose subject salt or clients cannot be read
            (the role may not read them) fails the check, exit status
-           1, as it would stop a node; where the store cannot be
+           1, as it would stop a node, and so does a store that cannot
+           be opened for a reason a node does not wait out (a database
+           or role that does not exist, a wrong password); where the store cannot be
            reached, cannot answer in time, or has a schema other than
            this version's (a node of this version upgrades an older
            one), it says the store, the clients or the keys were not checked,
@@ -154,6 +156,13 @@ func checkSalt(ctx context.Context, cfg *config.Config, where string) (pinned bo
 	pinned, err = app.CheckStoreSalt(ctx, cfg)
 	if err == nil || errors.Is(err, app.ErrSaltChanged) || errors.Is(err, app.ErrNoStore) || checkedAtStart(err) {
 		return pinned, err
+	}
+	// A store that cannot be opened for a reason a node does not wait
+	// out (no such database or role, a wrong password, a certificate
+	// that does not verify) stops a node at start.
+	if open := (*app.OpenError)(nil); errors.As(err, &open) {
+		return pinned, fmt.Errorf("the store at %s cannot be opened, and a node started now would stop the same way "+
+			"(it waits only for a server that cannot be reached or cannot take writes yet): %w", where, open.Err)
 	}
 	return pinned, storeRefused("the subject salt could not be compared with the one the store at "+where+" was first used with", err)
 }
