@@ -45,8 +45,8 @@ const configUsage = `usage: varde config check --config FILE
            logged in to stops a node, unless sector_id_change_accepted
            names the old sector; none of them may want RS256 ID tokens
            from a node without an RSA key), and the signing keys with
-           those the store publishes (a key another node publishes that
-           has not left since, as when two nodes were given one key
+           those the store publishes (another node's key, while that
+           node has not left, as when two nodes were given one key
            file, or a retired key, stops a node), reading the store only (a
            SQLite store as its owner or as root: see varde help); a
            declared client removed, with people who had logged in to
