@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/keys"
 	"github.com/varde-eid/varde/internal/store"
@@ -335,18 +337,25 @@ type configuredKey struct {
 }
 
 // configuredKeys reads the signing keys cfg names: the ES256 one first.
+// A node on localhost without a key file makes up a key at each start
+// (secrets), which no store holds.
 func configuredKeys(cfg *config.Config) ([]configuredKey, error) {
-	es, err := loadSigningKey("keys.signing_key_file", cfg.Keys.SigningKeyFile, keys.Algorithm)
-	if err != nil {
-		return nil, err
-	}
-	out := []configuredKey{{"keys.signing_key_file", es}}
-	if cfg.Keys.RSASigningKeyFile != "" {
-		rsa, err := loadSigningKey("keys.rsa_signing_key_file", cfg.Keys.RSASigningKeyFile, keys.RS256)
+	var out []configuredKey
+	for _, k := range []struct {
+		field, path string
+		alg         jose.SignatureAlgorithm
+	}{
+		{"keys.signing_key_file", cfg.Keys.SigningKeyFile, keys.Algorithm},
+		{"keys.rsa_signing_key_file", cfg.Keys.RSASigningKeyFile, keys.RS256},
+	} {
+		if k.path == "" {
+			continue
+		}
+		s, err := loadSigningKey(k.field, k.path, k.alg)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, configuredKey{"keys.rsa_signing_key_file", rsa})
+		out = append(out, configuredKey{k.field, s})
 	}
 	return out, nil
 }
