@@ -44,7 +44,10 @@ const configUsage = `usage: varde config check --config FILE
            stored with (a changed sector_id of a client people have
            logged in to stops a node, unless sector_id_change_accepted
            names the old sector; none of them may want RS256 ID tokens
-           from a node without an RSA key), reading the store only (a
+           from a node without an RSA key), and the signing keys with
+           those the store publishes (another node's key, while that
+           node has not left, as when two nodes were given one key
+           file, or a retired key, stops a node), reading the store only (a
            SQLite store as its owner or as root: see varde help); a
            declared client removed, with people who had logged in to
            it, before removals recorded its sector gets on stderr the
@@ -52,10 +55,12 @@ const configUsage = `usage: varde config check --config FILE
            which does not change the exit status. A store that
            answers and whose subject salt or clients cannot be read
            (the role may not read them) fails the check, exit status
-           1, as it would stop a node; where the store cannot be
+           1, as it would stop a node, and so does a store that cannot
+           be opened for a reason a node does not wait out (a database
+           or role that does not exist, a wrong password); where the store cannot be
            reached, cannot answer in time, or has a schema other than
            this version's (a node of this version upgrades an older
-           one), it says the store, or the clients, were not checked,
+           one), it says the store, the clients or the keys were not checked,
            and why, and the node checks at start. It also says whom the node believes the
            client's address from (X-Forwarded-For, from the proxies
            server.trusted_proxies lists), or that it believes no one,
@@ -97,7 +102,7 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil && !errors.Is(err, app.ErrNoStore) && !checkedAtStart(err) {
 		return err
 	}
-	var clientsErr error
+	var clientsErr, keysErr error
 	if err == nil {
 		// The store answered: the clients the file declares must not
 		// clash with those added with varde clients add, or the node
@@ -105,6 +110,11 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 		// too, as varde clients add says it, and stops nothing.
 		if clientsErr = checkClients(ctx, cfg, where, stderr); clientsErr != nil && !checkedAtStart(clientsErr) {
 			return clientsErr
+		}
+		// A key file copied from another node, or a retired key,
+		// stops the node at its first publish.
+		if keysErr = checkKeys(ctx, cfg, where); keysErr != nil && !checkedAtStart(keysErr) {
+			return keysErr
 		}
 	}
 	fmt.Fprintf(stdout, "%s: the configuration, and every key and secret file it names, can serve\n", from)
@@ -128,6 +138,12 @@ func configCmd(args []string, stdout, stderr io.Writer) error {
 	if clientsErr != nil {
 		fmt.Fprintf(stdout, "the clients the file declares were not checked against those of the store (%v): the node checks them when it starts\n", clientsErr)
 	}
+	switch {
+	case keysErr != nil:
+		fmt.Fprintf(stdout, "the signing keys were not checked against those the store publishes (%v): the node checks them when it starts\n", keysErr)
+	case err == nil:
+		fmt.Fprintf(stdout, "the signing keys are no other running node's, and none was retired\n")
+	}
 	return nil
 }
 
@@ -140,6 +156,13 @@ func checkSalt(ctx context.Context, cfg *config.Config, where string) (pinned bo
 	pinned, err = app.CheckStoreSalt(ctx, cfg)
 	if err == nil || errors.Is(err, app.ErrSaltChanged) || errors.Is(err, app.ErrNoStore) || checkedAtStart(err) {
 		return pinned, err
+	}
+	// A store that cannot be opened for a reason a node does not wait
+	// out (no such database or role, a wrong password, a certificate
+	// that does not verify) stops a node at start.
+	if open := (*app.OpenError)(nil); errors.As(err, &open) {
+		return pinned, fmt.Errorf("the store at %s cannot be opened, and a node started now would stop the same way "+
+			"(it waits only for a server that cannot be reached or cannot take writes yet): %w", where, open.Err)
 	}
 	return pinned, storeRefused("the subject salt could not be compared with the one the store at "+where+" was first used with", err)
 }
@@ -158,6 +181,19 @@ func checkClients(ctx context.Context, cfg *config.Config, where string, stderr 
 		return err
 	}
 	return storeRefused("the clients the file declares could not be checked against those of the store at "+where, err)
+}
+
+// checkKeys checks the signing keys cfg names against those its store
+// at where publishes (app.CheckStoreKeys). An error that is not
+// checkedAtStart fails the check: a key another running node publishes
+// or one that was retired, which stops a node, or a store that
+// answered and whose keys could not be read.
+func checkKeys(ctx context.Context, cfg *config.Config, where string) error {
+	err := app.CheckStoreKeys(ctx, cfg, time.Now())
+	if err == nil || errors.Is(err, app.ErrKeyRefused) || checkedAtStart(err) {
+		return err
+	}
+	return storeRefused("the signing keys could not be compared with those the store at "+where+" publishes", err)
 }
 
 // storeRefused is config check's failure when a store answered and

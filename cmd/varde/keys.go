@@ -147,6 +147,9 @@ func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, for
 	if key == nil {
 		return fmt.Errorf("no key %q in the key set (varde keys list shows them); an expired key is in no JWKS already", kid)
 	}
+	if !key.RetiredAt.IsZero() {
+		return fmt.Errorf("key %s was retired already, at %s, and is in no JWKS: nothing changed", kid, key.RetiredAt.UTC().Format(time.RFC3339))
+	}
 	newestKey := newestOfNode(ks)[nodeAlg{key.Node, keyAlg(key)}]
 	newest := newestKey != nil && newestKey.KID == kid
 	if newest && !force {
@@ -179,7 +182,8 @@ func retireKey(ctx context.Context, st store.PublicKeys, kid, reason string, for
 	(&audit.Log{Now: func() time.Time { return now }}).Prepare(ctx, ev)
 	retired, err := st.RetirePublicKey(ctx, kid, now, ev)
 	if errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("key %s: %w", kid, err)
+		// Retired by another command since the list above.
+		return fmt.Errorf("key %s was retired already, a moment ago, and is in no JWKS: nothing changed", kid)
 	}
 	if err != nil {
 		return err

@@ -168,7 +168,11 @@ func TestKeysRotateAndRetire(t *testing.T) {
 	if ready() != http.StatusOK {
 		t.Error("the node is not ready after an older key of it was retired")
 	}
-	if _, err := runCmd(t, "keys", "retire", "--config", cfgPath, "--kid", oldKID); err == nil || !strings.Contains(err.Error(), "retired already") {
+	// Again: it says so plainly, naming the key once, without the
+	// store's words.
+	if _, err := runCmd(t, "keys", "retire", "--config", cfgPath, "--kid", oldKID); err == nil ||
+		!strings.Contains(err.Error(), "key "+oldKID+" was retired already, at ") || !strings.Contains(err.Error(), "nothing changed") ||
+		strings.Count(err.Error(), oldKID) != 1 || strings.Contains(err.Error(), "conflict") {
 		t.Errorf("retiring it again: %v", err)
 	}
 	if out, _ := runCmd(t, "keys", "list", "--config", cfgPath); !strings.Contains(out, "retired ") {

@@ -20,7 +20,10 @@ const nodesUsage = `usage: varde nodes <list|forget> --config FILE [flags]
   forget   take a node that will never come back off the status page
            (--node NAME; --reason TEXT says why in the audit log): its open
            incident is resolved, its history kept. A node that stops
-           cleanly leaves by itself; one that is still running is refused
+           cleanly leaves by itself; one that is still running is refused,
+           and so is one silent for less than three health intervals
+           (15s by default), such as one that crashed a moment ago: the
+           refusal says when to run it again
 
 Times are printed in UTC (RFC 3339, ending in Z), as varde status prints them.
 `
@@ -97,7 +100,7 @@ func forgetNode(ctx context.Context, svc *status.Service, node, reason string, w
 	d, err := svc.ForgetNode(ctx, node, ev)
 	switch {
 	case errors.Is(err, status.ErrNodeRunning):
-		return fmt.Errorf("%w. Stop it: a node that stops cleanly leaves the status page by itself", err)
+		return fmt.Errorf("%w. A node stopped cleanly (SIGTERM) leaves the status page by itself", err)
 	case errors.Is(err, status.ErrUnknownNode):
 		return fmt.Errorf("%w (varde nodes list shows the nodes)", err)
 	case err != nil:

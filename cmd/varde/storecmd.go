@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,11 @@ const storeUsage = `usage: varde store <backup|verify> --config FILE [flags]
            the snapshot it is; a SQLite database or backup of an older
            schema is checked on a scratch copy migrated to this varde's,
            removed after, and itself only read
+
+A PostgreSQL store is backed up with the server's tools (pg_dump, base
+backups with WAL archiving). To check a dump, restore it into a new,
+empty database and verify that:
+  VARDE_STORE_DSN=postgres://varde@HOST/NEWDB varde store verify --config FILE
 `
 
 // checkedStore is a store that can check itself, and copy itself if it
@@ -111,7 +117,8 @@ func backupStore(ctx context.Context, path, out, again string, w io.Writer) erro
 		return err
 	}
 	if cfg.Store.Shared() {
-		return fmt.Errorf("store.driver %q: %w: back it up with the server's own tools (pg_dump, base backups with WAL archiving)",
+		return fmt.Errorf("store.driver %q: %w: back it up with the server's own tools (pg_dump, base backups with WAL archiving); "+
+			"to check a dump, restore it into a new, empty database and run VARDE_STORE_DSN=postgres://varde@HOST/NEWDB varde store verify --config FILE",
 			cfg.Store.Driver, sqlstore.ErrBackupUnsupported)
 	}
 	start := time.Now()
@@ -150,6 +157,12 @@ func backupStore(ctx context.Context, path, out, again string, w io.Writer) erro
 // beside a file in WAL mode, such as a copy of a stopped node's store;
 // it would no longer be the snapshot it was.
 func verifyBackup(ctx context.Context, path, anchor, again string, w io.Writer) error {
+	if pgDump(path) {
+		return fmt.Errorf("%s is a PostgreSQL dump (pg_dump), and --backup reads SQLite backups (varde store backup) only: "+
+			"restore it into a new, empty database (createdb --owner varde NEWDB, then pg_restore --no-owner -d NEWDB %s, "+
+			"or psql -d NEWDB -f %s for a plain SQL dump) and check that: "+
+			"VARDE_STORE_DSN=postgres://varde@HOST/NEWDB varde store verify --config FILE", path, shellWord(path), shellWord(path))
+	}
 	dir, err := copyDir(path, "the backup")
 	if err != nil {
 		return err
@@ -173,6 +186,28 @@ func verifyBackup(ctx context.Context, path, anchor, again string, w io.Writer) 
 	defer cp.Close()
 	fmt.Fprintf(w, "backup: %s, read-only\n", path)
 	return checkBackup(ctx, cp, anchor, again, w)
+}
+
+// pgDump reports whether path holds what pg_dump writes, in any of
+// its formats: a directory with a toc.dat (-F d), a file beginning
+// with PGDMP (-F c), a tar archive whose first member is toc.dat (-F
+// t), or SQL beginning with pg_dump's header comment (-F p).
+func pgDump(path string) bool {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		_, err := os.Stat(filepath.Join(path, "toc.dat"))
+		return err == nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	tarName, _, _ := bytes.Cut(head[:min(n, 100)], []byte{0})
+	return bytes.HasPrefix(head, []byte("PGDMP")) || string(tarName) == "toc.dat" ||
+		bytes.Contains(head, []byte("-- PostgreSQL database dump"))
 }
 
 // verifyOlderSQLite is verify --config for a SQLite store whose schema

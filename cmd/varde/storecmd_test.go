@@ -19,6 +19,7 @@ import (
 	"github.com/varde-eid/varde/internal/app"
 	"github.com/varde-eid/varde/internal/audit"
 	"github.com/varde-eid/varde/internal/config"
+	"github.com/varde-eid/varde/internal/pgtest"
 	"github.com/varde-eid/varde/internal/sqlitetest"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -479,5 +480,51 @@ func TestStoreVerifyRefusesAnOlderPostgresSchema(t *testing.T) {
 	var have int
 	if err := conn.QueryRow(ctx, "SELECT max(version) FROM schema_migrations").Scan(&have); err != nil || have != last-1 {
 		t.Errorf("schema after verify: %d (%v), want %d as it was", have, err, last-1)
+	}
+}
+
+// TestStoreVerifyOfAPostgresDump: a PostgreSQL store is backed up with
+// pg_dump. verify --backup of a dump, in any of pg_dump's formats, says
+// what it is and how to check it, rather than that a file is not a
+// database; restored into a new database as it says, verify --config
+// with VARDE_STORE_DSN naming that database finds the audit log the
+// store had, to its anchor.
+func TestStoreVerifyOfAPostgresDump(t *testing.T) {
+	cfgPath := postgresAdminConfig(t)
+	if out, err := runCmd(t, "clients", "add", "--config", cfgPath, "--id", "tax", "--name", "Tax", "--auth-method", "none",
+		"--redirect-uri", "https://tax.example/cb"); err != nil {
+		t.Fatalf("clients add: %v\n%s", err, out)
+	}
+	cfg, err := config.LoadEnviron(cfgPath, func() []string { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCmd(t, "store", "verify", "--config", cfgPath)
+	if err != nil {
+		t.Fatalf("verify: %v\n%s", err, out)
+	}
+	anchor := regexp.MustCompile(`(?m)^anchor: (\S+)$`).FindStringSubmatch(out)
+	if anchor == nil {
+		t.Fatalf("verify printed no anchor:\n%s", out)
+	}
+	var custom string
+	for _, format := range []string{"c", "d", "t", "p"} {
+		dump := pgtest.Dump(t, cfg.Store.DSN, format)
+		if format == "c" {
+			custom = dump
+		}
+		out, err := runCmd(t, "store", "verify", "--backup", dump)
+		for _, want := range []string{dump + " is a PostgreSQL dump (pg_dump)", "pg_restore", "VARDE_STORE_DSN=", "varde store verify --config"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("verify --backup of a dump in pg_dump's format %s: %v, want it to say %q\n%s", format, err, want, out)
+			}
+		}
+	}
+	restored := pgtest.NewDatabase(t)
+	pgtest.Restore(t, custom, restored)
+	t.Setenv("VARDE_STORE_DSN", restored)
+	out, err = runCmd(t, "store", "verify", "--config", cfgPath, "--anchor", anchor[1])
+	if err != nil || !strings.Contains(out, "anchor: "+anchor[1]) {
+		t.Errorf("verify of the restored dump: %v, want the anchor %s\n%s", err, anchor[1], out)
 	}
 }

@@ -143,6 +143,9 @@ type App struct {
 	// settleEndsFor bounds each housekeeping round's settling of pending
 	// session ends (settleEndsRound).
 	settleEndsFor time.Duration
+	// sameName holds the kids of keys another process published under
+	// this node's name that the node has logged (noteSameName).
+	sameName sync.Map
 }
 
 // anchorEvery is how often a node logs the audit log's head;
@@ -465,7 +468,8 @@ func saltFingerprint(salt []byte) []byte {
 // with no error, if the store holds no fingerprint yet (its first node
 // pins the salt it starts with). An error wrapping ErrSaltChanged means
 // the salt is not the store's; any other error, one wrapping ErrNoStore
-// or *sqlstore.SchemaError among them, means the store was not checked.
+// or *sqlstore.SchemaError among them, means the store was not checked;
+// one the store could not be opened with is an *OpenError.
 func CheckStoreSalt(ctx context.Context, cfg *config.Config) (pinned bool, err error) {
 	salt, err := loadSalt(cfg.Keys.SubjectSaltFile)
 	if err != nil {
@@ -473,11 +477,20 @@ func CheckStoreSalt(ctx context.Context, cfg *config.Config) (pinned bool, err e
 	}
 	st, err := OpenExistingStore(ctx, cfg.Store)
 	if err != nil {
-		return false, err
+		return false, &OpenError{Err: err}
 	}
 	defer st.Close()
 	return matchPinnedSalt(ctx, st, salt)
 }
+
+// OpenError is CheckStoreSalt's failure to open the store at all, as
+// opposed to reading the salt from a store it opened: its text is
+// Err's, and it unwraps to Err (ErrNoStore, a *sqlstore.SchemaError, a
+// store.Unavailable error, or one that would stop a node at start).
+type OpenError struct{ Err error }
+
+func (e *OpenError) Error() string { return e.Err.Error() }
+func (e *OpenError) Unwrap() error { return e.Err }
 
 // matchPinnedSalt compares salt with the fingerprint st holds, reading
 // only: pinned is false, with no error, if st holds none yet.

@@ -2,12 +2,16 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/keys"
@@ -114,6 +118,7 @@ func (a *App) keyUnready(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if keyLapsed(w, k, log) {
 		return true
 	}
+	a.noteSameName(k)
 	// Nodes that share a store take traffic only once the others'
 	// key sets list this node's key (keys.Set.UntilKnown); the
 	// node's own health probe asks whether it works, not that.
@@ -123,6 +128,25 @@ func (a *App) keyUnready(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return true
 	}
 	return false
+}
+
+// noteSameName logs at error, once for each key, that another process
+// publishes a key of its own under this node's name
+// (keys.Set.SameNameElsewhere): two nodes given one node name. It does
+// not make the node unready, since what either signs verifies; what
+// goes wrong is the operator's view of them, so it says what to mend.
+func (a *App) noteSameName(k nodeKey) {
+	kid, at := k.set.SameNameElsewhere()
+	if kid == "" {
+		return
+	}
+	if _, seen := a.sameName.LoadOrStore(kid, true); seen {
+		return
+	}
+	a.log.Error("another process runs as node "+strconv.Quote(a.Config.Node)+" with a "+k.what+" of its own: "+
+		"give each node its own name (node) and restart the one renamed; until then varde keys list credits both keys to one node, "+
+		"so that varde keys retire takes this one's key for an older key of it, and the status page and varde nodes count the two as one",
+		"node", a.Config.Node, "kid", k.set.Local.KID(), "other_kid", kid, "other_published_at", at)
 }
 
 // keyLapsed answers /readyz with 503, and says so, once the node's key
@@ -261,4 +285,93 @@ func (a *App) rs256Unready(ctx context.Context, w http.ResponseWriter) bool {
 	http.Error(w, fmt.Sprintf("client %q wants its ID tokens signed RS256, and this node has no RSA key: "+
 		"give this node one (keys.rsa_signing_key_file) and restart it\n", id), http.StatusServiceUnavailable)
 	return true
+}
+
+// ErrKeyRefused means the store would refuse a node one of the keys its
+// configuration names: another node that has not left publishes it (one
+// key file given to two nodes), or an operator retired it.
+var ErrKeyRefused = errors.New("the store refuses this node's key")
+
+// CheckStoreKeys reads the signing keys cfg names and compares each with
+// what its store holds under the key's kid, as a node's first publish
+// does (publishKeys), but reading the store only: it returns an error
+// wrapping ErrKeyRefused, naming the setting, for each key a node
+// started from cfg at now would be refused. A key the store does not
+// hold, the node's own, or one whose node left since it last published
+// it passes. Any other error means the keys were not checked.
+func CheckStoreKeys(ctx context.Context, cfg *config.Config, now time.Time) error {
+	local, err := configuredKeys(cfg)
+	if err != nil {
+		return err
+	}
+	st, err := OpenExistingStore(ctx, cfg.Store)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	stored, err := st.ListPublicKeys(ctx, now)
+	if err != nil {
+		return err
+	}
+	left, err := st.ListNodeDepartures(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range local {
+		i := slices.IndexFunc(stored, func(k *store.PublicKey) bool { return k.KID == c.signer.KID() })
+		if i < 0 {
+			continue
+		}
+		if err := keyRefusal(stored[i], left, c.field, cfg.Node); err != nil {
+			errs = append(errs, fmt.Errorf("%w: %w", ErrKeyRefused, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// configuredKey is a signing key a configuration names, and its setting.
+type configuredKey struct {
+	field  string
+	signer *keys.Signer
+}
+
+// configuredKeys reads the signing keys cfg names: the ES256 one first.
+// A node on localhost without a key file makes up a key at each start
+// (secrets), which no store holds.
+func configuredKeys(cfg *config.Config) ([]configuredKey, error) {
+	var out []configuredKey
+	for _, k := range []struct {
+		field, path string
+		alg         jose.SignatureAlgorithm
+	}{
+		{"keys.signing_key_file", cfg.Keys.SigningKeyFile, keys.Algorithm},
+		{"keys.rsa_signing_key_file", cfg.Keys.RSASigningKeyFile, keys.RS256},
+	} {
+		if k.path == "" {
+			continue
+		}
+		s, err := loadSigningKey(k.field, k.path, k.alg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, configuredKey{k.field, s})
+	}
+	return out, nil
+}
+
+// keyRefusal is why the store refuses node the stored key k, from the
+// setting field, or nil if it does not: the rule of
+// store.PublicKeys.ClaimPublicKey, given the nodes' departures.
+func keyRefusal(k *store.PublicKey, left []*store.NodeDeparture, field, node string) error {
+	if !k.RetiredAt.IsZero() {
+		return fmt.Errorf("%s: its key (kid %s) was retired at %s (varde keys list), and no node signs with a retired key again: "+
+			"give this node a new key", field, k.KID, k.RetiredAt.UTC().Format(time.RFC3339))
+	}
+	if k.Node == node || slices.ContainsFunc(left, func(d *store.NodeDeparture) bool {
+		return d.Node == k.Node && !d.LeftAt.Before(k.CreatedAt)
+	}) {
+		return nil
+	}
+	return keyOwner(&store.KeyHeldError{Key: k}, field, node)
 }

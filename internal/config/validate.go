@@ -326,7 +326,8 @@ func (c *Config) validateIssuer(p *problems) *url.URL {
 	if strings.HasSuffix(u.Path, "/") {
 		// Discovery §4 appends "/.well-known/openid-configuration" to the
 		// issuer, and RPs compare issuers as exact strings.
-		p.add("issuer", "%q must not end with /", c.Issuer)
+		p.add("issuer", "%q must not end with /: write it as %q, as relying parties compare it with the iss of every token",
+			c.Issuer, strings.TrimRight(c.Issuer, "/"))
 		ok = false
 	}
 	if !ok {

@@ -100,6 +100,14 @@ type Set struct {
 	// none did.
 	sharedWith string
 	sharedAt   time.Time
+	// began is when this Set's first Publish succeeded: when this
+	// process began signing. twin is a key of the local key's
+	// algorithm that another process published under this node's name
+	// after began, and twinAt when it last did (SameNameElsewhere);
+	// empty if none.
+	began  time.Time
+	twin   string
+	twinAt time.Time
 }
 
 func (s *Set) now() time.Time {
@@ -193,6 +201,7 @@ func (s *Set) Publish(ctx context.Context) error {
 	s.sharedWith, s.sharedAt = "", time.Time{}
 	if first {
 		s.newSince = since
+		s.began = now
 	}
 	s.mu.Unlock()
 	return nil
@@ -379,6 +388,7 @@ func (s *Set) read(stored []*store.PublicKey, now time.Time) jose.JSONWebKeySet 
 			s.Local.retired.Store(true)
 		}
 	}
+	s.twin, s.twinAt = s.sameName(stored)
 	set := s.localSet()
 	for _, k := range stored {
 		if k.KID == s.Local.KID() || !k.RetiredAt.IsZero() {
@@ -444,6 +454,45 @@ func (s *Set) SharedWith() (string, time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sharedWith, s.sharedAt
+}
+
+// sameName finds in stored a key of the local key's algorithm, not
+// retired, published under this node's name by another process: last
+// published after this Set's first Publish, when no process of this
+// node but this one publishes (a restart of it publishes a key only
+// once this one is gone). It returns the first such key's kid and when
+// it was last published, or "" if there is none. The caller holds mu.
+func (s *Set) sameName(stored []*store.PublicKey) (string, time.Time) {
+	if s.Node == "" || s.began.IsZero() {
+		return "", time.Time{}
+	}
+	for _, k := range stored {
+		if k.Node != s.Node || k.KID == s.Local.KID() || !k.RetiredAt.IsZero() || !k.CreatedAt.After(s.began) {
+			continue
+		}
+		var jwk jose.JSONWebKey
+		if err := json.Unmarshal(k.JWK, &jwk); err != nil || jwk.Algorithm != string(s.Local.Alg()) {
+			continue
+		}
+		return k.KID, k.CreatedAt
+	}
+	return "", time.Time{}
+}
+
+// SameNameElsewhere names a key that another process publishes under
+// this node's name, and when it last did, as the set's last
+// read of the store found; "" if none does. Two processes given one
+// node name (a configuration copied without changing node) are one
+// node to the store: varde keys list credits both keys to it, so that
+// keys retire takes this process's key for an older one, and the
+// status page and varde nodes cannot tell them apart. The process that
+// started first tells at once; the later one when the first publishes
+// its key again (every day, KeepPublished): until then the earlier key
+// looks like one from before a restart. It reads no store.
+func (s *Set) SameNameElsewhere() (string, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.twin, s.twinAt
 }
 
 // Stale returns ErrStale, saying when the store was last read and why

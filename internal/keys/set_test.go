@@ -828,3 +828,96 @@ func TestAlsoReadsOnce(t *testing.T) {
 		t.Errorf("the RSA key's set past MaxStale of a failing store: %v, want ErrStale", err)
 	}
 }
+
+// TestSameNameElsewhere: a second process started with this node's name
+// and a key of its own (a configuration copied without changing node)
+// publishes a key that this Set did not, after this Set began:
+// SameNameElsewhere names it, also when that key was first published
+// before (the other process restarted). This node's own RSA key, its
+// keys from before it started, and a key of that process that is
+// retired, do not count; nor does the older process show up for the
+// newer until it publishes again.
+func TestSameNameElsewhere(t *testing.T) {
+	ctx := context.Background()
+	setA, setB, now := twoNodes(t)
+	db := setA.Store.(*sqlstore.DB)
+	// a's key of before a restart, and b's.
+	old, _ := Generate(rand.Reader)
+	before := &Set{Store: db, Local: old, Node: "a", Now: setA.Now}
+	for _, s := range []*Set{before, setB} {
+		if err := s.Publish(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	*now = now.Add(time.Hour)
+	rsaSigner, err := New(testRSAKey(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaA := &Set{Store: db, Local: rsaSigner, Node: "a", Now: setA.Now}
+	setA.Also = []*Set{rsaA}
+	if err := setA.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(time.Second)
+	if err := rsaA.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(DefaultCacheTTL)
+	if _, err := setA.JWKS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if kid, _ := setA.SameNameElsewhere(); kid != "" {
+		t.Fatalf("SameNameElsewhere with a's own keys alone = %q, want none", kid)
+	}
+	// Another process named a, with a key of its own.
+	*now = now.Add(time.Minute)
+	twin, _ := Generate(rand.Reader)
+	setTwin := &Set{Store: db, Local: twin, Node: "a", Now: setA.Now}
+	if err := setTwin.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	started := *now
+	*now = now.Add(DefaultCacheTTL)
+	if _, err := setA.JWKS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if kid, at := setA.SameNameElsewhere(); kid != twin.KID() || !at.Equal(started) {
+		t.Errorf("SameNameElsewhere = %q at %v, want %q at %v", kid, at, twin.KID(), started)
+	}
+	if kid, _ := rsaA.SameNameElsewhere(); kid != "" {
+		t.Errorf("SameNameElsewhere of a's RSA key set = %q, want none: the twin has no RSA key", kid)
+	}
+	if _, err := setTwin.JWKS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if kid, _ := setTwin.SameNameElsewhere(); kid != "" {
+		t.Errorf("SameNameElsewhere of the later process = %q, want none", kid)
+	}
+	// The twin's key retired: it signs nothing any more.
+	if _, err := db.RetirePublicKey(ctx, twin.KID(), *now, nil); err != nil {
+		t.Fatal(err)
+	}
+	*now = now.Add(DefaultCacheTTL)
+	if _, err := setA.JWKS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if kid, _ := setA.SameNameElsewhere(); kid != "" {
+		t.Errorf("SameNameElsewhere once the twin's key was retired = %q, want none", kid)
+	}
+	// A process started with a's key of before its restart.
+	*now = now.Add(time.Minute)
+	again := &Set{Store: db, Local: old, Node: "a", Now: setA.Now}
+	if err := again.Publish(ctx); err != nil {
+		t.Fatal(err)
+	}
+	restarted := *now
+	*now = now.Add(DefaultCacheTTL)
+	if _, err := setA.JWKS(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if kid, at := setA.SameNameElsewhere(); kid != old.KID() || !at.Equal(restarted) {
+		t.Errorf("SameNameElsewhere once a key first published before a began is published again = %q at %v, want %q at %v",
+			kid, at, old.KID(), restarted)
+	}
+}

@@ -21,6 +21,9 @@
 // then recovers the cluster from its WAL, which Log shows), and NewStandby, a hot standby of it made with
 // pg_basebackup that refuses writes until Promote.
 //
+// Dump and Restore run the server's pg_dump and pg_restore, for a test
+// of what an operator does with the backups they make.
+//
 // A missing PostgreSQL fails the test, never skips it: install it with
 // scripts/ensure-postgres.sh (Debian's postgresql package; make test
 // does this).

@@ -691,3 +691,37 @@ func (srv *Server) PasswordRole(name, password string) string {
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
+
+// Dump runs pg_dump of the server's version on the database of dsn (a
+// URL, as NewDatabase gives) in format (pg_dump's -F: c, d, t or p)
+// and returns the path of what it wrote, in a directory of tb's own: a
+// backup as an operator makes one with the server's tools.
+func Dump(tb testing.TB, dsn, format string) string {
+	tb.Helper()
+	out := filepath.Join(tb.TempDir(), "varde.dump")
+	runClient(tb, "pg_dump", "-F", format, "-f", out, "-d", dsn)
+	return out
+}
+
+// Restore runs pg_restore of the server's version of the dump at path
+// (Dump's, in format c, d or t) into the database of dsn, as its owner.
+func Restore(tb testing.TB, path, dsn string) {
+	tb.Helper()
+	runClient(tb, "pg_restore", "--no-owner", "--exit-on-error", "-d", dsn, path)
+}
+
+// runClient runs the client program name of the server's version with
+// args as the test binary's user, failing tb with its output if it
+// fails.
+func runClient(tb testing.TB, name string, args ...string) {
+	tb.Helper()
+	bin, err := binDir()
+	if err != nil {
+		tb.Fatalf("pgtest: %s: %v", name, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	if msg, err := exec.CommandContext(ctx, filepath.Join(bin, name), args...).CombinedOutput(); err != nil {
+		tb.Fatalf("pgtest: %s %s: %v: %s", name, strings.Join(args, " "), err, msg)
+	}
+}

@@ -187,7 +187,12 @@ func (s *Service) ForgetNode(ctx context.Context, node string, e *store.AuditEve
 	}
 	n := nodes[i]
 	if n.Gone == "" && !n.Silent {
-		return nil, fmt.Errorf("%w: %s recorded a probe result at %s", ErrNodeRunning, node, n.LastProbe.Format(time.RFC3339))
+		// A node that crashed a moment ago looks running until it has
+		// been silent for silentAfter: say when it no longer will.
+		return nil, fmt.Errorf("%w: %s recorded a probe result at %s; a node that records none for %v (three health intervals) "+
+			"is taken for stopped, so if %s crashed or its host is gone, run this again after %s",
+			ErrNodeRunning, node, n.LastProbe.UTC().Format(time.RFC3339), s.silentAfter(), node,
+			n.LastProbe.Add(s.silentAfter()).UTC().Format(time.RFC3339))
 	}
 	// After its last probe result even if that node's clock ran ahead.
 	d := &store.NodeDeparture{Node: node, LeftAt: later(s.now(), n.LastProbe.Add(time.Microsecond)), Reason: store.NodeForgotten}

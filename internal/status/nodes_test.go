@@ -3,6 +3,8 @@ package status_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,8 +95,20 @@ func TestForgottenNodeIncidentResolves(t *testing.T) {
 	ctx := context.Background()
 	a, _, clk, step := twoNodes(t)
 	from := clk.Now()
-	if _, err := a.svc.ForgetNode(ctx, "b", nil); !errors.Is(err, status.ErrNodeRunning) {
-		t.Errorf("forget a running node: %v, want ErrNodeRunning", err)
+	nodes, err := a.svc.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(nodes, func(n status.Node) bool { return n.Name == "b" })
+	if i < 0 {
+		t.Fatalf("nodes %+v, want b among them", nodes)
+	}
+	// An operator who has just seen b crash is told when it can be
+	// forgotten: once it has been silent for three health intervals.
+	when := nodes[i].LastProbe.Add(15 * time.Second).UTC().Format(time.RFC3339)
+	if _, err := a.svc.ForgetNode(ctx, "b", nil); !errors.Is(err, status.ErrNodeRunning) ||
+		!strings.Contains(err.Error(), "records none for 15s") || !strings.Contains(err.Error(), "run this again after "+when) {
+		t.Errorf("forget a running node: %v, want ErrNodeRunning saying it can be forgotten after %s", err, when)
 	}
 	if _, err := a.svc.ForgetNode(ctx, "c", nil); !errors.Is(err, status.ErrUnknownNode) {
 		t.Errorf("forget an unknown node: %v, want ErrUnknownNode", err)
