@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -727,4 +728,60 @@ func (db *DB) HasRecoveryCode(ctx context.Context, personID string, hash []byte)
 		return false, fmt.Errorf("find recovery code of person %s: %w", personID, err)
 	}
 	return n > 0, nil
+}
+
+// IssueDeskCode implements store.DeskCodes: the person's block read
+// (their row FOR UPDATE where other nodes write, so that an issue and
+// a block run one after the other), the help desk code before it
+// deleted, the new one stored and e appended, in one transaction.
+func (db *DB) IssueDeskCode(ctx context.Context, personID string, hash []byte, expires, now time.Time, e *store.AuditEvent) error {
+	if !expires.After(now) {
+		return errors.New("issue help desk code: it expires before it is issued")
+	}
+	err := db.update(ctx, func(ctx context.Context, tx querier) error {
+		if err := db.unblockedIn(ctx, tx, personID); err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, db.st.deleteDeskCodes).ExecContext(ctx, personID); err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, db.st.insertDeskCode).ExecContext(ctx, hash, personID, micros(now), micros(expires)); err != nil {
+			return db.d.classify(err)
+		}
+		if e == nil {
+			return nil
+		}
+		return db.appendEvents(ctx, tx, []*store.AuditEvent{e})
+	})
+	if err != nil {
+		return fmt.Errorf("issue help desk code to person %s: %w", personID, err)
+	}
+	return nil
+}
+
+// UseDeskCode implements store.DeskCodes as one conditional UPDATE,
+// and, when it changes nothing, a read of why.
+func (db *DB) UseDeskCode(ctx context.Context, hash []byte, now time.Time) (string, error) {
+	if now.IsZero() {
+		return "", errors.New("use help desk code: zero time")
+	}
+	var personID string
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
+		err := tx.StmtContext(ctx, db.st.useDeskCode).QueryRowContext(ctx, micros(now), hash, micros(now)).Scan(&personID)
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
+			return notFound(err)
+		}
+		var usedAt, expiresAt int64
+		if err := tx.StmtContext(ctx, db.st.deskCodeState).QueryRowContext(ctx, hash).Scan(&usedAt, &expiresAt); err != nil {
+			return notFound(err)
+		}
+		if usedAt != 0 {
+			return store.ErrUsed
+		}
+		return store.ErrExpired
+	})
+	if err != nil {
+		return "", fmt.Errorf("use help desk code: %w", err)
+	}
+	return personID, nil
 }
