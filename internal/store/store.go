@@ -337,11 +337,15 @@ type PasskeyUse struct {
 // it is not one of the person's codes.
 type DeskCodes interface {
 	// IssueDeskCode stores hash as personID's help desk code, good until
-	// expires, in place of any help desk code they had (used or not),
-	// and appends e (if not nil) in the same write. ErrNotFound if there is no such
-	// person, ErrBlocked if they are blocked (a retired person is), and
-	// ErrConflict if the hash is taken.
-	IssueDeskCode(ctx context.Context, personID string, hash []byte, expires, now time.Time, e *AuditEvent) error
+	// expires, in place of any help desk code they had (used or not); with
+	// removePasskeys, deletes every passkey of theirs; ends every session
+	// of theirs and revokes every grant, as BlockPerson does; and appends
+	// the events that events returns for the passkeys deleted, sessions
+	// ended and grants revoked (none if events is nil): all in one
+	// write, which returns the sessions it ended. ErrNotFound if there is
+	// no such person, ErrBlocked if they are blocked (a retired person
+	// is), ErrConflict if the hash is taken; then nothing changes.
+	IssueDeskCode(ctx context.Context, personID string, hash []byte, expires, now time.Time, removePasskeys bool, events func(passkeys, sessions, grants int) []*AuditEvent) ([]*Session, error)
 	// UseDeskCode marks the help desk code with this hash used at now,
 	// if it is unused and now is before its expiry, and returns its
 	// person; only one of any number of uses at once succeeds.

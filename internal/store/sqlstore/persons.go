@@ -730,15 +730,22 @@ func (db *DB) HasRecoveryCode(ctx context.Context, personID string, hash []byte)
 	return n > 0, nil
 }
 
-// IssueDeskCode implements store.DeskCodes: the person's block read
-// (their row FOR UPDATE where other nodes write, so that an issue and
-// a block run one after the other), the help desk code before it
-// deleted, the new one stored and e appended, in one transaction.
-func (db *DB) IssueDeskCode(ctx context.Context, personID string, hash []byte, expires, now time.Time, e *store.AuditEvent) error {
+// IssueDeskCode implements store.DeskCodes in one transaction: the
+// person's block read (their row FOR UPDATE where other nodes write, so
+// that an issue and a block, or a passkey added, run one after the
+// other), the help desk code before deleted and the new one stored, the
+// passkeys deleted if asked, the person's sessions ended and grants
+// revoked, and the events appended.
+func (db *DB) IssueDeskCode(ctx context.Context, personID string, hash []byte, expires, now time.Time, removePasskeys bool, events func(passkeys, sessions, grants int) []*store.AuditEvent) ([]*store.Session, error) {
 	if !expires.After(now) {
-		return errors.New("issue help desk code: it expires before it is issued")
+		return nil, fmt.Errorf("issue help desk code to person %s: it expires before it is issued", personID)
 	}
-	err := db.update(ctx, func(ctx context.Context, tx querier) error {
+	var ended []*store.Session
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		ended = nil
+		if db.unmatchable(personID) {
+			return store.ErrNotFound
+		}
 		if err := db.unblockedIn(ctx, tx, personID); err != nil {
 			return err
 		}
@@ -748,15 +755,32 @@ func (db *DB) IssueDeskCode(ctx context.Context, personID string, hash []byte, e
 		if _, err := tx.StmtContext(ctx, db.st.insertDeskCode).ExecContext(ctx, hash, personID, micros(now), micros(expires)); err != nil {
 			return db.d.classify(err)
 		}
-		if e == nil {
+		var removed int64
+		if removePasskeys {
+			res, err := tx.ExecContext(ctx, db.d.rebind("DELETE FROM passkeys WHERE person_id = ?"), personID)
+			if err != nil {
+				return db.d.classify(err)
+			}
+			if removed, err = res.RowsAffected(); err != nil {
+				return err
+			}
+		}
+		var (
+			grants int64
+			err    error
+		)
+		if ended, grants, err = db.endAccessIn(ctx, tx, personID, now); err != nil {
+			return err
+		}
+		if events == nil {
 			return nil
 		}
-		return db.appendEvents(ctx, tx, []*store.AuditEvent{e})
-	})
+		return db.appendEvents(ctx, tx, events(int(removed), len(ended), int(grants)))
+	}, func() { db.dropSessions(ended) })
 	if err != nil {
-		return fmt.Errorf("issue help desk code to person %s: %w", personID, err)
+		return nil, fmt.Errorf("issue help desk code to person %s: %w", personID, err)
 	}
-	return nil
+	return ended, nil
 }
 
 // UseDeskCode implements store.DeskCodes as one conditional UPDATE,

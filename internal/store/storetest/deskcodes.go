@@ -10,18 +10,28 @@ import (
 
 // testDeskCodes checks the help desk's one-time codes (store.DeskCodes,
 // ADR 62): one a person, good until it expires, used once, left out of
-// what the person holds of recovery codes, and never issued to a
-// blocked person.
+// what the person holds of recovery codes, issued in one write with the
+// end of the person's access (and, if asked, their passkeys), and never
+// to a blocked person.
 func testDeskCodes(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	now := base(t)
 	day := 24 * time.Hour
-	for _, p := range []string{"hilde", "ivar", "jon"} {
+	for _, p := range []string{"hilde", "ivar", "jon", "kari"} {
 		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: p, WebAuthnID: hash(p)}), nil)
 	}
-	issued := func(person string, n int) *store.AuditEvent {
-		return &store.AuditEvent{Time: now, Type: "recovery_issued", PersonID: person, Result: store.ResultSuccess,
-			Details: map[string]string{"n": fmt.Sprint(n)}}
+	// issue issues code to person, its event numbered n.
+	issue := func(person, code string, n int, removePasskeys bool) ([]*store.Session, error) {
+		return s.IssueDeskCode(ctx, person, hash(code), now.Add(day), now, removePasskeys, func(passkeys, sessions, grants int) []*store.AuditEvent {
+			return []*store.AuditEvent{{Time: now, Type: "recovery_issued", PersonID: person, Result: store.ResultSuccess,
+				Details: map[string]string{"n": fmt.Sprint(n), "passkeys": fmt.Sprint(passkeys),
+					"sessions": fmt.Sprint(sessions), "grants": fmt.Sprint(grants)}}}
+		})
+	}
+	issued := func(t *testing.T, person, code string, n int) {
+		t.Helper()
+		_, err := issue(person, code, n, false)
+		wantErr(t, "IssueDeskCode "+code, err, nil)
 	}
 	use := func(t *testing.T, code string, at time.Time, want error) string {
 		t.Helper()
@@ -31,7 +41,7 @@ func testDeskCodes(t *testing.T, s store.Store) {
 	}
 
 	t.Run("use once, before it expires", func(t *testing.T) {
-		wantErr(t, "IssueDeskCode", s.IssueDeskCode(ctx, "hilde", hash("desk-h1"), now.Add(day), now, issued("hilde", 1)), nil)
+		issued(t, "hilde", "desk-h1", 1)
 		// A help desk code is none of the person's recovery codes.
 		if n, err := s.CountRecoveryCodes(ctx, "hilde"); err != nil || n != 0 {
 			t.Errorf("CountRecoveryCodes with a help desk code = %d, %v; want 0", n, err)
@@ -59,18 +69,18 @@ func testDeskCodes(t *testing.T, s store.Store) {
 	})
 
 	t.Run("expired", func(t *testing.T) {
-		wantErr(t, "IssueDeskCode", s.IssueDeskCode(ctx, "ivar", hash("desk-i1"), now.Add(day), now, issued("ivar", 1)), nil)
+		issued(t, "ivar", "desk-i1", 1)
 		use(t, "desk-i1", now.Add(day), store.ErrExpired)
 		use(t, "desk-i1", now.Add(2*day), store.ErrExpired)
-		if err := s.IssueDeskCode(ctx, "ivar", hash("desk-i0"), now, now, issued("ivar", 0)); err == nil {
+		if _, err := s.IssueDeskCode(ctx, "ivar", hash("desk-i0"), now, now, false, nil); err == nil {
 			t.Error("IssueDeskCode expiring as it is issued: no error")
 		}
 	})
 
 	t.Run("a new code replaces the one before", func(t *testing.T) {
 		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, "jon", [][]byte{hash("jon-code")}, now), nil)
-		wantErr(t, "IssueDeskCode", s.IssueDeskCode(ctx, "jon", hash("desk-j1"), now.Add(day), now, issued("jon", 1)), nil)
-		wantErr(t, "IssueDeskCode again", s.IssueDeskCode(ctx, "jon", hash("desk-j2"), now.Add(day), now, issued("jon", 2)), nil)
+		issued(t, "jon", "desk-j1", 1)
+		issued(t, "jon", "desk-j2", 2)
 		use(t, "desk-j1", now, store.ErrNotFound)
 		if has, err := s.HasRecoveryCode(ctx, "jon", hash("desk-j1")); err != nil || has {
 			t.Errorf("HasRecoveryCode of a replaced help desk code = %v, %v; want false", has, err)
@@ -80,25 +90,62 @@ func testDeskCodes(t *testing.T, s store.Store) {
 			t.Errorf("CountRecoveryCodes after a help desk code = %d, %v; want 1", n, err)
 		}
 		// A hash taken: nothing issued, no event.
-		wantErr(t, "IssueDeskCode with a hash taken",
-			s.IssueDeskCode(ctx, "hilde", hash("desk-j2"), now.Add(day), now, issued("hilde", 3)), store.ErrConflict)
+		_, err := issue("hilde", "desk-j2", 3, false)
+		wantErr(t, "IssueDeskCode with a hash taken", err, store.ErrConflict)
 		use(t, "desk-j2", now, nil)
 		wantChangeEvents(t, s, "jon", "recovery_issued", "1", "2")
 	})
 
+	t.Run("ends access, and removes the passkeys if asked, in its write", func(t *testing.T) {
+		for id, who := range map[string]string{"s-kari-1": "kari", "s-kari-2": "kari", "s-kari-jon": "jon"} {
+			ss := fullSession(t, id)
+			ss.PersonID = who
+			wantErr(t, "CreateSession", s.CreateSession(ctx, ss), nil)
+		}
+		for _, name := range []string{"kari-phone", "kari-tablet"} {
+			wantErr(t, "CreatePasskey", s.CreatePasskey(ctx, fullPasskey(t, "kari", name), 0, ""), nil)
+		}
+		ended, err := issue("kari", "desk-k1", 1, false)
+		wantErr(t, "IssueDeskCode keeping the passkeys", err, nil)
+		if len(ended) != 2 {
+			t.Errorf("IssueDeskCode ended %d sessions, want kari's 2", len(ended))
+		}
+		if keys, err := s.ListPasskeys(ctx, "kari"); err != nil || len(keys) != 2 {
+			t.Errorf("ListPasskeys after a code without removal = %d, %v; want 2", len(keys), err)
+		}
+		ended, err = issue("kari", "desk-k2", 2, true)
+		wantErr(t, "IssueDeskCode removing the passkeys", err, nil)
+		if len(ended) != 0 {
+			t.Errorf("IssueDeskCode again ended %d sessions, want none left", len(ended))
+		}
+		if keys, err := s.ListPasskeys(ctx, "kari"); err != nil || len(keys) != 0 {
+			t.Errorf("ListPasskeys after a code with removal = %d, %v; want 0", len(keys), err)
+		}
+		if _, err := s.GetSession(ctx, "s-kari-jon", now); err != nil {
+			t.Errorf("another person's session: %v", err)
+		}
+		got, err := s.ListPersonAudit(ctx, "kari", 10)
+		wantErr(t, "ListPersonAudit", err, nil)
+		var details []string
+		for _, e := range got {
+			details = append(details, e.Details["n"]+": "+e.Details["passkeys"]+" "+e.Details["sessions"]+" "+e.Details["grants"])
+		}
+		same(t, "the events of the codes issued, newest first", []string{"2: 2 0 0", "1: 0 2 0"}, details)
+	})
+
 	t.Run("nobody and a blocked person get none", func(t *testing.T) {
-		wantErr(t, "IssueDeskCode to nobody",
-			s.IssueDeskCode(ctx, "nobody", hash("desk-n"), now.Add(day), now, issued("nobody", 1)), store.ErrNotFound)
-		_, err := s.BlockPerson(ctx, "ivar", "stolen phone", now, nil)
+		_, err := issue("nobody", "desk-n", 1, true)
+		wantErr(t, "IssueDeskCode to nobody", err, store.ErrNotFound)
+		_, err = s.BlockPerson(ctx, "ivar", "stolen phone", now, nil)
 		wantErr(t, "BlockPerson", err, nil)
-		wantErr(t, "IssueDeskCode to a blocked person",
-			s.IssueDeskCode(ctx, "ivar", hash("desk-i2"), now.Add(day), now, issued("ivar", 2)), store.ErrBlocked)
+		_, err = issue("ivar", "desk-i2", 2, true)
+		wantErr(t, "IssueDeskCode to a blocked person", err, store.ErrBlocked)
 		use(t, "desk-i2", now, store.ErrNotFound)
 		wantChangeEvents(t, s, "nobody", "recovery_issued")
 	})
 
 	t.Run("concurrent use", func(t *testing.T) {
-		wantErr(t, "IssueDeskCode", s.IssueDeskCode(ctx, "hilde", hash("desk-race"), now.Add(day), now, issued("hilde", 4)), nil)
+		issued(t, "hilde", "desk-race", 4)
 		whos := make([]string, contenders)
 		errs := race(contenders, func(i int) error {
 			var err error
