@@ -3,6 +3,7 @@ package passkeyidp_test
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"fmt"
 	"html"
 	"net/http"
 	"net/url"
@@ -18,7 +19,8 @@ import (
 // account at low with the method desk-code, and ends the person's
 // other sessions, which their activity says, in every language; typed
 // again, or once past its time, it is refused saying what happened and
-// what to do; a blocked person's code grants nothing and is given back.
+// what to do; tries are bounded per browser as for recovery codes; a
+// blocked person's code grants nothing and is given back.
 func TestHelpDeskCodeLogsInOnce(t *testing.T) {
 	texts := map[string]struct{ used, expired, ended string }{
 		"en": {"That code from the help desk has been used already.", "That code from the help desk is more than 24 hours old",
@@ -87,6 +89,23 @@ func TestHelpDeskCodeLogsInOnce(t *testing.T) {
 		if body := html.UnescapeString(r.body); r.status != http.StatusBadRequest || !strings.Contains(body, want.expired) {
 			t.Errorf("%s: an expired help desk code: %d, want %q in\n%s", lang, r.status, want.expired, body)
 		}
+	}
+
+	// Guessing is bounded as for recovery codes (ADR 24): a browser at
+	// the limit is refused even the right code, which stays unused.
+	h.now = h.now.Add(passkeyidp.DeskCodeLifetime)
+	right := issue()
+	guesser := h.browser("en")
+	for i := range passkeyidp.MaxRecoveryTries {
+		if r := try(guesser, fmt.Sprintf("AAAA-BBBB-CCCC-%04d", i)); r.status != http.StatusBadRequest {
+			t.Fatalf("wrong guess %d: %d", i, r.status)
+		}
+	}
+	if r := try(guesser, right); r.status != http.StatusTooManyRequests {
+		t.Errorf("the help desk code past the browser's tries: %d, want 429", r.status)
+	}
+	if r := try(h.browser("en"), right); r.status != http.StatusSeeOther {
+		t.Errorf("the help desk code, refused for the limit, then in another browser: %d, want it unused", r.status)
 	}
 
 	// Blocked meanwhile: the code grants nothing (the broker refuses
