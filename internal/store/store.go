@@ -334,7 +334,8 @@ type PasskeyUse struct {
 // RecoveryCodes.HasRecoveryCode and RestoreRecoveryCode serve it too,
 // and a session opened with it names its hash as WayIn.RecoveryCode.
 // RecoveryCodes' counts, descriptions and UseRecoveryCode leave it out:
-// it is not one of the person's codes.
+// it is not one of the person's codes. ReplaceRecoveryCodes and
+// ReplaceRecoveryCodesEndingOthers drop it with the codes they replace.
 type DeskCodes interface {
 	// IssueDeskCode stores hash as personID's help desk code, good until
 	// expires, in place of any help desk code they had (used or not); with

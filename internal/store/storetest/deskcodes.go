@@ -94,6 +94,15 @@ func testDeskCodes(t *testing.T, s store.Store) {
 		wantErr(t, "IssueDeskCode with a hash taken", err, store.ErrConflict)
 		use(t, "desk-j2", now, nil)
 		wantChangeEvents(t, s, "jon", "recovery_issued", "1", "2")
+		// New recovery codes, made once the person is back, take the
+		// help desk code with the old ones.
+		issued(t, "jon", "desk-j3", 3)
+		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, "jon", [][]byte{hash("jon-code-2")}, now), nil)
+		for _, code := range []string{"desk-j2", "desk-j3"} {
+			if has, err := s.HasRecoveryCode(ctx, "jon", hash(code)); err != nil || has {
+				t.Errorf("HasRecoveryCode of %s after new recovery codes = %v, %v; want false", code, has, err)
+			}
+		}
 	})
 
 	t.Run("ends access, and removes the passkeys if asked, in its write", func(t *testing.T) {
