@@ -353,6 +353,10 @@ type DeskCodes interface {
 	// ErrNotFound if no help desk code has this hash, ErrUsed if it was
 	// used, ErrExpired if it is past its time.
 	UseDeskCode(ctx context.Context, hash []byte, now time.Time) (personID string, err error)
+	// GetDeskCode says when personID's help desk code was issued, until
+	// when it is good and when it was used, never the code or its hash;
+	// ErrNotFound if they hold none.
+	GetDeskCode(ctx context.Context, personID string) (DeskCode, error)
 }
 
 // RecoveryCodes holds hashes of single-use recovery codes.

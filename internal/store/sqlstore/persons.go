@@ -809,3 +809,17 @@ func (db *DB) UseDeskCode(ctx context.Context, hash []byte, now time.Time) (stri
 	}
 	return personID, nil
 }
+
+// GetDeskCode implements store.DeskCodes with one read.
+func (db *DB) GetDeskCode(ctx context.Context, personID string) (store.DeskCode, error) {
+	var c store.DeskCode
+	if db.unmatchable(personID) {
+		return c, fmt.Errorf("help desk code of person %s: %w", personID, store.ErrNotFound)
+	}
+	var issued, expires, used int64
+	if err := db.rstmt(ctx, db.st.getDeskCode).QueryRowContext(ctx, personID).Scan(&issued, &expires, &used); err != nil {
+		return c, fmt.Errorf("help desk code of person %s: %w", personID, notFound(err))
+	}
+	c.IssuedAt, c.ExpiresAt, c.UsedAt = fromMicros(issued), fromMicros(expires), fromMicros(used)
+	return c, nil
+}

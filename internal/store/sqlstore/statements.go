@@ -29,7 +29,7 @@ type statements struct {
 	passkeyNamesW, renamePasskey                                                                                                             *sql.Stmt
 
 	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes, hasRecoveryCode, recoveryCodeHeldW *sql.Stmt
-	deleteDeskCodes, insertDeskCode, useDeskCode, deskCodeState                                                                           *sql.Stmt
+	deleteDeskCodes, insertDeskCode, useDeskCode, deskCodeState, getDeskCode                                                              *sql.Stmt
 	describeRecoveryCodes                                                                                                                 *sql.Stmt
 
 	insertAuthRequest, getAuthRequest, updateAuthRequest, useAuthRequest, extendAuthRequest, deleteAuthRequest *sql.Stmt
@@ -152,6 +152,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.insertDeskCode, w, "INSERT INTO recovery_codes (hash, person_id, created_at, used_at, expires_at) VALUES (?, ?, ?, 0, ?)"},
 		{&db.st.useDeskCode, w, "UPDATE recovery_codes SET used_at = ? WHERE hash = ? AND used_at = 0 AND expires_at > ? RETURNING person_id"},
 		{&db.st.deskCodeState, w, "SELECT used_at, expires_at FROM recovery_codes WHERE hash = ? AND expires_at <> 0"},
+		{&db.st.getDeskCode, r, "SELECT created_at, expires_at, used_at FROM recovery_codes WHERE person_id = ? AND expires_at <> 0"},
 
 		{&db.st.insertAuthRequest, w, insertSQL("auth_requests", authRequestCols)},
 		{&db.st.getAuthRequest, r, "SELECT " + authRequestCols + " FROM auth_requests WHERE id = ? AND expires_at > ?"},

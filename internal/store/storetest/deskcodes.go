@@ -52,9 +52,21 @@ func testDeskCodes(t *testing.T, s store.Store) {
 		_, err = s.UseRecoveryCode(ctx, hash("desk-h1"), now)
 		wantErr(t, "UseRecoveryCode of a help desk code", err, store.ErrNotFound)
 
+		held := func(person string, want store.DeskCode) {
+			t.Helper()
+			got, err := s.GetDeskCode(ctx, person)
+			wantErr(t, "GetDeskCode "+person, err, nil)
+			same(t, "the help desk code of "+person, want, got)
+		}
+		held("hilde", store.DeskCode{IssuedAt: now, ExpiresAt: now.Add(day)})
+		for _, person := range []string{"jon", "nobody"} {
+			_, err := s.GetDeskCode(ctx, person)
+			wantErr(t, "GetDeskCode of "+person+", who holds none", err, store.ErrNotFound)
+		}
 		if who := use(t, "desk-h1", now.Add(day-time.Second), nil); who != "hilde" {
 			t.Errorf("UseDeskCode = %q, want hilde", who)
 		}
+		held("hilde", store.DeskCode{IssuedAt: now, ExpiresAt: now.Add(day), UsedAt: now.Add(day - time.Second)})
 		use(t, "desk-h1", now.Add(day-time.Second), store.ErrUsed)
 		use(t, "desk-never", now, store.ErrNotFound)
 		// A session opened with it names it as its way in: still held
