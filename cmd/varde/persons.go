@@ -31,8 +31,9 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               (--id, as show and the audit log print it: finds a person
               retired by add-number --merge, who holds no number), and
               show their ways in: identifiers, passkeys, recovery codes
-              left, live sessions, refresh tokens, and whether their
-              Varde ID is blocked
+              left, the help desk code (recover) and whether it is still
+              good, live sessions, refresh tokens, and whether their Varde
+              ID is blocked
   block       block the person's Varde ID at once (--reason, required): every
               way in refuses them, their sessions end (relying parties that
               got tokens in them are told), and their refresh and access
@@ -339,6 +340,10 @@ func showPerson(ctx context.Context, st store.Store, p *store.Person, now time.T
 	if err != nil {
 		return err
 	}
+	desk, err := deskCodeState(ctx, st, p.ID, now)
+	if err != nil {
+		return err
+	}
 	name := strings.TrimSpace(p.GivenName + " " + p.FamilyName)
 	if p.Synthetic {
 		name += " (synthetic test person)"
@@ -357,6 +362,7 @@ func showPerson(ctx context.Context, st store.Store, p *store.Person, now time.T
 		{"sessions", strconv.Itoa(access.Sessions) + " live"},
 		{"refresh tokens", fmt.Sprintf("%d (%d offline, outliving the session)", access.RefreshTokens, access.Offline)},
 		{"recovery codes", strconv.Itoa(codes) + " left"},
+		{"help desk code", desk},
 	} {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}

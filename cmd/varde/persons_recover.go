@@ -94,3 +94,20 @@ func blockedNoCode(id string) error {
 	return fmt.Errorf("person %s's Varde ID is blocked; unblock it first (varde persons unblock --id %s), "+
 		"once they have shown who they are, then give the code. No code issued", id, id)
 }
+
+// deskCodeState says, for show, what personID holds of a help desk code
+// at now: none, one still good, one used, or one past its time.
+func deskCodeState(ctx context.Context, st store.DeskCodes, personID string, now time.Time) (string, error) {
+	c, err := st.GetDeskCode(ctx, personID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "none", nil
+	case err != nil:
+		return "", err
+	case !c.UsedAt.IsZero():
+		return "used " + utc(c.UsedAt) + " (issued " + utc(c.IssuedAt) + ")", nil
+	case !now.Before(c.ExpiresAt):
+		return "expired " + utc(c.ExpiresAt) + ", never used (issued " + utc(c.IssuedAt) + ")", nil
+	}
+	return "good until " + utc(c.ExpiresAt) + ", not used yet (issued " + utc(c.IssuedAt) + ")", nil
+}

@@ -53,6 +53,10 @@ func TestPersonsRecover(t *testing.T) {
 		h := sha256.Sum256([]byte(strings.ReplaceAll(code, "-", "")))
 		return h[:]
 	}
+	if out, _ := runCmd(t, "persons", "show", "--config", cfg, id); !strings.Contains(out, "help desk code  good until") ||
+		!strings.Contains(out, "not used yet") || strings.Contains(out, first) {
+		t.Errorf("persons show after a code:\n%s", out)
+	}
 	waitFor(t, "the person's session to end", 3*time.Second, func() bool {
 		_, err := st.GetSession(ctx, "s-kari", time.Now())
 		return err != nil
@@ -78,6 +82,9 @@ func TestPersonsRecover(t *testing.T) {
 	}
 	if who, err := st.UseDeskCode(ctx, hash(second), time.Now()); err != nil || who != "p-kari" {
 		t.Errorf("the new code: %q, %v", who, err)
+	}
+	if out, _ := runCmd(t, "persons", "show", "--config", cfg, id); !strings.Contains(out, "help desk code  used ") {
+		t.Errorf("persons show after the code was used:\n%s", out)
 	}
 
 	events, err := st.ListPersonAudit(ctx, "p-kari", 10)
