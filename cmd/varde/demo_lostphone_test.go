@@ -139,12 +139,20 @@ type lostPhone struct {
 // authenticator, from the account page, and logs them out of Varde.
 func (b *browser) oldPhone(d *runningDemo, given, family string) lostPhone {
 	b.t.Helper()
+	return b.oldPhoneAs(d, given, family, "fnr")
+}
+
+// oldPhoneAs is oldPhone for a test person with a number of kind: "fnr"
+// (a birth number) or "dnr" (a D-number).
+func (b *browser) oldPhoneAs(d *runningDemo, given, family, kind string) lostPhone {
+	b.t.Helper()
 	enrol := chromedp.CSS(`form.passkey-ceremony [data-role=button]`)
 	b.do("start to make a test person",
 		chromedp.Navigate(d.base+"/account"),
 		chromedp.Click(chromedp.ID("provider-passkey")),
 		chromedp.Click(chromedp.CSS(`a[href^="/passkey/enrol"]`)),
 		chromedp.WaitVisible(enrol))
+	b.do("choose the kind of number", chromedp.Click(chromedp.CSS(`input[name=kind][value=`+kind+`]`)))
 	b.do("make a test person",
 		chromedp.SendKeys(chromedp.ID("given_name"), given),
 		chromedp.SendKeys(chromedp.ID("family_name"), family),

@@ -32,7 +32,7 @@ var commandsWithFlags = map[string][][]string{
 	"nodes":      {{"nodes", "list"}, {"nodes", "forget"}},
 	"audit":      {{"audit", "events"}},
 	"audit hold": {{"audit", "hold", "add"}, {"audit", "hold", "list"}, {"audit", "hold", "extend"}, {"audit", "hold", "release"}},
-	"persons":    {{"persons", "show"}, {"persons", "block"}, {"persons", "unblock"}, {"persons", "add-number"}, {"persons", "remove-number"}, {"persons", "export"}},
+	"persons":    {{"persons", "show"}, {"persons", "block"}, {"persons", "unblock"}, {"persons", "recover"}, {"persons", "add-number"}, {"persons", "remove-number"}, {"persons", "export"}},
 }
 
 // flagLine is a flag in a flag set's usage: "  -name" and the word for

@@ -22,6 +22,7 @@ import (
 
 const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [flags] IDENTIFIER
        varde persons <show|block|unblock> --config FILE [flags] --id ID
+       varde persons recover --config FILE --checked TEXT [--by NAME] [--remove-passkeys] (IDENTIFIER | --id ID)
        varde persons add-number --config FILE --reason TEXT [--by NAME] [--merge] IDENTIFIER NEW
        varde persons remove-number --config FILE --reason TEXT [--by NAME] IDENTIFIER NUMBER
        varde persons export --config FILE --reason TEXT --out FILE [--by NAME] [--with-held-addresses] (IDENTIFIER | --id ID)
@@ -30,8 +31,9 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               (--id, as show and the audit log print it: finds a person
               retired by add-number --merge, who holds no number), and
               show their ways in: identifiers, passkeys, recovery codes
-              left, live sessions, refresh tokens, and whether their
-              Varde ID is blocked
+              left, the help desk code (recover) and whether it is still
+              good, live sessions, refresh tokens, and whether their Varde
+              ID is blocked
   block       block the person's Varde ID at once (--reason, required): every
               way in refuses them, their sessions end (relying parties that
               got tokens in them are told), and their refresh and access
@@ -40,6 +42,23 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               who they are again; audited. Sessions and tokens the block
               ended stay ended: the person logs in again. Block, unblock and
               export find the person by --id too, as show does
+  recover     give a person who has lost every way in (their passkey, their
+              recovery codes, and no eID to log in with) a one-time code to
+              log in with, after checking who they are in person: --checked
+              (required) says how, e.g. "passport at the counter". The code is
+              printed once, for you to hand over on paper, and stored only as
+              its hash; the person types it on the recovery page
+              (ISSUER/passkey/recover), where a recovery code goes, within 24
+              hours, once. It logs in at level low, as a recovery code does,
+              and the person then adds a new passkey on their account page. A
+              new code replaces the one before. The same write ends every
+              session of theirs and revokes their grants, as block does: whoever
+              holds the lost device is logged out; with --remove-passkeys it
+              removes every passkey of theirs too, when each was on what they
+              lost. Refused for a blocked person (unblock first, once they have
+              shown who they are) and for one retired by add-number --merge.
+              Audited as recovery_issued with --checked and --by, never the
+              code; the person sees it among their activity
   add-number  give the person found by IDENTIFIER a new national number NEW
               (--reason, required), when theirs changed: a D-number followed
               by a birth number, a birth number replaced. The old number
@@ -111,10 +130,10 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 		return err
 	}
 	var reason, by, personID, out string
-	var merge, withHeld bool
+	var merge, withHeld, removePasskeys bool
 	positional := []string{"IDENTIFIER"}
 	switch args[0] {
-	case "show", "block", "unblock", "export":
+	case "show", "block", "unblock", "export", "recover":
 		fs.StringVar(&personID, "id", "", "the person's `ID`, as show and the audit log print it, instead of IDENTIFIER")
 		positional = []string{"[IDENTIFIER]"}
 	case "add-number":
@@ -122,15 +141,27 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 	case "remove-number":
 		positional = append(positional, "NUMBER")
 	default:
-		return unknownSubcommand("persons", personsUsage, args[0], stderr, "show", "block", "unblock", "add-number", "remove-number", "export")
+		return unknownSubcommand("persons", personsUsage, args[0], stderr, "show", "block", "unblock", "recover", "add-number", "remove-number", "export")
 	}
-	if args[0] != "show" {
+	// The note every change takes for the audit log: why, or for a help
+	// desk code, what was checked of who the person is.
+	noteFlag := "--reason"
+	switch args[0] {
+	case "show":
+	case "recover":
+		noteFlag = "--checked"
+		fs.StringVar(&reason, "checked", "", fmt.Sprintf("what you checked of who the person is, in person, for the audit log, "+
+			"at most %d characters (e.g. %q) (required)", store.MaxBlockReasonLen, "passport at the counter"))
+		fs.BoolVar(&removePasskeys, "remove-passkeys", false, "also remove every passkey of theirs, when each was on what they lost")
+	default:
 		example := "phone stolen, called the help desk"
 		if args[0] == "export" {
 			example = "access request by letter, identity checked at the counter"
 		}
 		fs.StringVar(&reason, "reason", "", fmt.Sprintf("why, for the audit log, in plain words, at most %d characters "+
 			"(e.g. %q) (required)", store.MaxBlockReasonLen, example))
+	}
+	if args[0] != "show" {
 		fs.StringVar(&by, "by", "", "who does it, for the audit log (default: the user running this command)")
 	}
 	if args[0] == "export" {
@@ -174,7 +205,7 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 		}
 	}
 	if args[0] != "show" {
-		if reason, err = plainNote("--reason", reason, store.MaxBlockReasonLen); err != nil {
+		if reason, err = plainNote(noteFlag, reason, store.MaxBlockReasonLen); err != nil {
 			return err
 		}
 		if by == "" {
@@ -201,6 +232,8 @@ func personsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, no
 		return blockPerson(ctx, st, p, reason, by, now(), stdout)
 	case "unblock":
 		return unblockPerson(ctx, st, p, reason, by, now(), stdout)
+	case "recover":
+		return recoverPerson(ctx, st, cfg.Issuer, p, deskIssue{checked: reason, by: by, removePasskeys: removePasskeys}, now(), stdout)
 	case "add-number":
 		return addNumber(ctx, st, p, number, merge, reason, by, now(), stdout)
 	case "remove-number":
@@ -307,6 +340,10 @@ func showPerson(ctx context.Context, st store.Store, p *store.Person, now time.T
 	if err != nil {
 		return err
 	}
+	desk, err := deskCodeState(ctx, st, p.ID, now)
+	if err != nil {
+		return err
+	}
 	name := strings.TrimSpace(p.GivenName + " " + p.FamilyName)
 	if p.Synthetic {
 		name += " (synthetic test person)"
@@ -325,6 +362,7 @@ func showPerson(ctx context.Context, st store.Store, p *store.Person, now time.T
 		{"sessions", strconv.Itoa(access.Sessions) + " live"},
 		{"refresh tokens", fmt.Sprintf("%d (%d offline, outliving the session)", access.RefreshTokens, access.Offline)},
 		{"recovery codes", strconv.Itoa(codes) + " left"},
+		{"help desk code", desk},
 	} {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}

@@ -180,6 +180,10 @@ var exportedDetails = map[string]bool{
 	"reason": true, "blocked_at": true, "retired": true, "into": true,
 	// The eID a link or an unlink (link_removed, ADR 57) was of.
 	"provider": true,
+	// What the help desk checked of who the person is before giving
+	// them a code, until when it was good, and the passkeys it removed
+	// (recovery_issued, ADR 62).
+	"checked": true, "expires": true, "passkeys": true,
 }
 
 // blockEvents are the events that change a person's block.

@@ -83,7 +83,7 @@ func TestPersonsShow(t *testing.T) {
 		"p-kari", "Kari Nordmann", "proofed high (bankid)", "not blocked", "1 live", "1 (1 offline", "2 left",
 		"no:fnr", "010180•••••", "no cap: a login with it reaches the level it proves", "no:dnr", "410180•••••",
 		"at most substantial: linked from a substantial login", "by the person, through bankid, 2026-11-20T09:30:00Z; last used 2026-11-21T08:00:00Z",
-		"Phone", "synced", "Security key", "device-bound", "never",
+		"Phone", "synced", "Security key", "device-bound", "never", "help desk code  none",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("persons show does not say %q:\n%s", want, out)

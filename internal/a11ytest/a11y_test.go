@@ -32,6 +32,7 @@ import (
 	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/keytest"
 	"github.com/varde-eid/varde/internal/npmtest"
+	"github.com/varde-eid/varde/internal/provider/passkeyidp"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -209,6 +210,34 @@ func TestPagesWCAG(t *testing.T) {
 			if err != nil || got != "WRONG-CODE-1234" {
 				t.Errorf("code field after a wrong code = %q (%v), want what was typed", got, err)
 			}
+		})
+
+		// A code from the help desk used already (ADR 62): the
+		// longer message, saying what to do, in the same error.
+		t.Run(lang+"/recovery with a used help desk code", func(t *testing.T) {
+			ctx, now := context.Background(), time.Now()
+			person := "desk-" + lang
+			code, hash, err := passkeyidp.NewDeskCode(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.app.Store.CreatePerson(ctx, &store.Person{ID: person, WebAuthnID: []byte(person), ProofingLevel: "high", CreatedAt: now}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := n.app.Store.IssueDeskCode(ctx, person, hash, now.Add(passkeyidp.DeskCodeLifetime), now, false, nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := n.app.Store.UseDeskCode(ctx, hash, now); err != nil {
+				t.Fatal(err)
+			}
+			b.visit(t, n.issuer+"/passkey/recover?"+q(lang, "attempt", req), 200)
+			b.do(t, "submit the used code",
+				chromedp.SendKeys(`#code`, code),
+				chromedp.Click(`form[action="/passkey/recover"] button[type=submit]`),
+			)
+			b.until(t, `document.querySelector("#code-error") !== null`)
+			b.audit(t, lang, "#code-error")
+			b.errorTitle(t, lang, true)
 		})
 
 		// An error the passkey script shows (here: enrolment with

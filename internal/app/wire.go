@@ -42,7 +42,7 @@ func (a *App) providers(cfg *config.Config, opt Options, st store.Store, session
 	}
 	pk := &passkeyidp.Provider{
 		WebAuthn: &passkey.Service{WebAuthn: wa, Persons: st, Passkeys: st, Challenges: st, Now: opt.Now, Rand: opt.Rand},
-		Persons:  st, Passkeys: st, RecoveryCodes: st, Challenges: st, Limits: durable(st), BrowserKey: browserKey,
+		Persons:  st, Passkeys: st, RecoveryCodes: st, DeskCodes: st, Challenges: st, Limits: durable(st), BrowserKey: browserKey,
 		CursorKey: cursorKey,
 		Sessions:  sessions, Finisher: fin, Pages: pages, Audit: a.Audit,
 		SyntheticEnrolment: cfg.Passkey.SyntheticEnrolment,

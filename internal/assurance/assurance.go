@@ -95,7 +95,7 @@ func Minimum(requested []string) (Level, bool) {
 
 // Authenticator describes what the person used to authenticate.
 type Authenticator struct {
-	// Kind is "passkey", "recovery-code" or "upstream".
+	// Kind is "passkey", "recovery-code", "desk-code" or "upstream".
 	Kind string
 	// UserVerified: the authenticator verified the user (PIN, biometric).
 	UserVerified bool
@@ -111,6 +111,9 @@ const (
 	KindPasskey      = "passkey"
 	KindRecoveryCode = "recovery-code"
 	KindUpstream     = "upstream"
+	// KindDeskCode is a code the help desk hands a person on paper
+	// after checking who they are in person (ADR 62).
+	KindDeskCode = "desk-code"
 )
 
 // authenticatorLevel is what the authenticator alone can support:
@@ -120,6 +123,10 @@ const (
 //     lives in a cloud keychain: substantial;
 //   - a passkey without user verification: one factor: low;
 //   - a recovery code: a single-use secret, one factor: low;
+//   - a help desk code: a single-use secret too, one factor, whatever
+//     the check of the person before it was handed over: low. The check
+//     (Annex 2.1.2) makes it theirs; it does not make it a second
+//     factor (Annex 2.2.1 asks two for substantial);
 //   - an upstream provider: what it asserted.
 func authenticatorLevel(a Authenticator) Level {
 	switch a.Kind {
@@ -132,7 +139,7 @@ func authenticatorLevel(a Authenticator) Level {
 		default:
 			return High
 		}
-	case KindRecoveryCode:
+	case KindRecoveryCode, KindDeskCode:
 		return Low
 	case KindUpstream:
 		return a.Asserted
@@ -166,7 +173,7 @@ func AMR(a Authenticator) []string {
 			amr = append(amr, "user", "mfa")
 		}
 		return amr
-	case KindRecoveryCode:
+	case KindRecoveryCode, KindDeskCode:
 		return []string{"otp"}
 	}
 	return nil

@@ -66,6 +66,7 @@ func TestFromEvidence(t *testing.T) {
 		{"no user verification", High, passkey(false, false), Low},
 		{"proofing caps the level", Substantial, passkey(true, false), Substantial},
 		{"recovery code", High, Authenticator{Kind: KindRecoveryCode}, Low},
+		{"help desk code, after an in-person check", High, Authenticator{Kind: KindDeskCode}, Low},
 		{"upstream asserts substantial", High, Authenticator{Kind: KindUpstream, Asserted: Substantial}, Substantial},
 		{"upstream cannot exceed proofing", Low, Authenticator{Kind: KindUpstream, Asserted: High}, Low},
 		{"unknown authenticator", High, Authenticator{Kind: "sms"}, None},
@@ -90,6 +91,7 @@ func TestAMR(t *testing.T) {
 		{Authenticator{Kind: KindPasskey, UserVerified: true, BackupEligible: true}, []string{"swk", "user", "mfa"}},
 		{Authenticator{Kind: KindPasskey}, []string{"hwk"}},
 		{Authenticator{Kind: KindRecoveryCode}, []string{"otp"}},
+		{Authenticator{Kind: KindDeskCode}, []string{"otp"}},
 	}
 	for _, tt := range tests {
 		if got := AMR(tt.a); !slices.Equal(got, tt.want) {

@@ -490,6 +490,13 @@ type PersonGrant struct {
 	RefreshUntil time.Time
 }
 
+// DeskCode is what a person holds of a help desk code
+// (DeskCodes.GetDeskCode, ADR 62): when it was issued, until when it is
+// good, and when it was used (zero: not yet).
+type DeskCode struct {
+	IssuedAt, ExpiresAt, UsedAt time.Time
+}
+
 // RecoveryCodeSet is what a person holds of recovery codes
 // (RecoveryCodes.DescribeRecoveryCodes).
 type RecoveryCodeSet struct {

@@ -17,6 +17,9 @@ var (
 	// ErrUsed: the one-time thing presented (an authorization code) was
 	// used already.
 	ErrUsed = errors.New("store: already used")
+	// ErrExpired: the one-time thing presented (a help desk code) was
+	// good once but is past its time.
+	ErrExpired = errors.New("store: expired")
 	// ErrFull means a bounded store (flow state in memory) refused a
 	// write because it holds all it may: the caller tells the person the
 	// service is busy and to try again shortly.
@@ -83,6 +86,7 @@ type Store interface {
 	PersonNumbers
 	Passkeys
 	RecoveryCodes
+	DeskCodes
 	AuthRequests
 	Challenges
 	Sessions
@@ -321,6 +325,38 @@ type PasskeyUse struct {
 	SignCount   uint32
 	BackupState bool
 	LastUsedAt  time.Time
+}
+
+// DeskCodes holds the one-time codes the help desk hands a person who
+// has lost every way in, after checking who they are in person (ADR
+// 62). A help desk code is kept as a recovery code that expires: only
+// its hash, in the person's recovery codes, so that
+// RecoveryCodes.HasRecoveryCode and RestoreRecoveryCode serve it too,
+// and a session opened with it names its hash as WayIn.RecoveryCode.
+// RecoveryCodes' counts, descriptions and UseRecoveryCode leave it out:
+// it is not one of the person's codes. ReplaceRecoveryCodes and
+// ReplaceRecoveryCodesEndingOthers drop it with the codes they replace.
+type DeskCodes interface {
+	// IssueDeskCode stores hash as personID's help desk code, good until
+	// expires, in place of any help desk code they had (used or not); with
+	// removePasskeys, deletes every passkey of theirs; ends every session
+	// of theirs and revokes every grant, as BlockPerson does; and appends
+	// the events that events returns for the passkeys deleted, sessions
+	// ended and grants revoked (none if events is nil): all in one
+	// write, which returns the sessions it ended. ErrNotFound if there is
+	// no such person, ErrBlocked if they are blocked (a retired person
+	// is), ErrConflict if the hash is taken; then nothing changes.
+	IssueDeskCode(ctx context.Context, personID string, hash []byte, expires, now time.Time, removePasskeys bool, events func(passkeys, sessions, grants int) []*AuditEvent) ([]*Session, error)
+	// UseDeskCode marks the help desk code with this hash used at now,
+	// if it is unused and now is before its expiry, and returns its
+	// person; only one of any number of uses at once succeeds.
+	// ErrNotFound if no help desk code has this hash, ErrUsed if it was
+	// used, ErrExpired if it is past its time.
+	UseDeskCode(ctx context.Context, hash []byte, now time.Time) (personID string, err error)
+	// GetDeskCode says when personID's help desk code was issued, until
+	// when it is good and when it was used, never the code or its hash;
+	// ErrNotFound if they hold none.
+	GetDeskCode(ctx context.Context, personID string) (DeskCode, error)
 }
 
 // RecoveryCodes holds hashes of single-use recovery codes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -141,6 +142,13 @@ func (p *Provider) activityLine(ctx context.Context, e *store.AuditEvent, lang s
 			return v, false
 		}
 		v.What = t("account.activity." + e.Type)
+	case e.Type == eventRecoveryIssued && e.Result == store.ResultSuccess:
+		// The help desk's reason and what it checked are for the audit
+		// log: the person is told what was done (ADR 62).
+		v.What = t("account.activity." + e.Type)
+		if n, _ := strconv.Atoi(e.Details["passkeys"]); n > 0 {
+			v.What = t("account.activity." + e.Type + ".removed")
+		}
 	default:
 		return v, false
 	}
@@ -257,6 +265,9 @@ func (p *Provider) serviceName(ctx context.Context, clientID string) string {
 func (p *Provider) wayName(e *store.AuditEvent, lang string) string {
 	if e.Provider == ID && e.Details["method"] == methodRecoveryCode {
 		return p.Pages.T(lang, "account.activity.recovery_code")
+	}
+	if e.Provider == ID && e.Details["method"] == methodDeskCode {
+		return p.Pages.T(lang, "account.activity.desk_code")
 	}
 	return p.providerName(e.Provider, lang)
 }

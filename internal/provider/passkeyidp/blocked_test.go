@@ -17,24 +17,35 @@ import (
 // TestBlockIsShownToThePersonInEveryLanguage: a block and its lifting,
 // a login refused while the identity was blocked, a new national
 // number the help desk added, and one it removed, and a copy of the person's data the help
-// desk gave out (varde persons export) are in the person's own
+// desk gave out (varde persons export), a code the help desk gave them
+// (varde persons recover, with and without their passkeys removed) and
+// a login with it are in the person's own
 // activity, in nb, en and da alike, never as a key: a copy asked for by
 // someone else in the person's name is seen by the person.
 func TestBlockIsShownToThePersonInEveryLanguage(t *testing.T) {
 	want := map[string][]string{
-		"en": {"The help desk removed a national identity number from your Varde ID, and logged you out everywhere",
+		"en": {"Logged in with a code from the help desk, at level low",
+			"The help desk gave you a code to log in with, after checking your ID in person, removed your passkeys and logged you out everywhere",
+			"The help desk gave you a code to log in with, after checking your ID in person, and logged you out everywhere",
+			"The help desk removed a national identity number from your Varde ID, and logged you out everywhere",
 			"The help desk gave out a copy of the data Varde holds about you",
 			"The help desk added a new national identity number to your Varde ID",
 			"The help desk lifted the block on your Varde ID",
 			"A login with a passkey was refused because your Varde ID was blocked",
 			"The help desk blocked your Varde ID, and logged you out everywhere"},
-		"nb": {"Brukerstøtten fjernet et fødselsnummer eller D-nummer fra Varde-ID-en din og logget deg ut overalt",
+		"nb": {"Logget inn med en kode fra brukerstøtten, på nivå lavt",
+			"Brukerstøtten ga deg en kode å logge inn med, etter å ha sjekket legitimasjonen din ansikt til ansikt, fjernet passnøklene dine og logget deg ut overalt",
+			"Brukerstøtten ga deg en kode å logge inn med, etter å ha sjekket legitimasjonen din ansikt til ansikt, og logget deg ut overalt",
+			"Brukerstøtten fjernet et fødselsnummer eller D-nummer fra Varde-ID-en din og logget deg ut overalt",
 			"Brukerstøtten ga ut en kopi av opplysningene Varde har om deg",
 			"Brukerstøtten la til et nytt fødselsnummer eller D-nummer på Varde-ID-en din",
 			"Brukerstøtten opphevet sperringen av Varde-ID-en din",
 			"En innlogging med en passnøkkel ble avvist fordi Varde-ID-en din var sperret",
 			"Brukerstøtten sperret Varde-ID-en din og logget deg ut overalt"},
-		"da": {"Supporten fjernede et personnummer fra dit Varde-ID og loggede dig ud alle steder",
+		"da": {"Logget ind med en kode fra supporten, på niveau lavt",
+			"Supporten gav dig en kode at logge ind med, efter at have tjekket dit ID ansigt til ansigt, fjernede dine adgangsnøgler og loggede dig ud alle steder",
+			"Supporten gav dig en kode at logge ind med, efter at have tjekket dit ID ansigt til ansigt, og loggede dig ud alle steder",
+			"Supporten fjernede et personnummer fra dit Varde-ID og loggede dig ud alle steder",
 			"Supporten udleverede en kopi af de oplysninger, Varde har om dig",
 			"Supporten tilføjede et nyt personnummer til dit Varde-ID",
 			"Supporten ophævede spærringen af dit Varde-ID",
@@ -58,6 +69,12 @@ func TestBlockIsShownToThePersonInEveryLanguage(t *testing.T) {
 				{Type: "person_exported", Result: store.ResultSuccess, Details: map[string]string{"reason": "access request", "by": "operator", "via": "cli"}},
 				{Type: "identifier_removed", Result: store.ResultSuccess,
 					Details: map[string]string{"scheme": "no:fnr", "reason": "linked by someone else", "by": "operator", "sessions": "1", "grants": "0"}},
+				{Type: "recovery_issued", Result: store.ResultSuccess,
+					Details: map[string]string{"checked": "passport at the counter", "by": "operator", "passkeys": "0", "sessions": "0", "grants": "0"}},
+				{Type: "recovery_issued", Result: store.ResultSuccess,
+					Details: map[string]string{"checked": "passport at the counter", "by": "operator", "passkeys": "1", "sessions": "0", "grants": "0"}},
+				{Type: "authentication", Provider: "passkey", Result: store.ResultSuccess, Level: "low",
+					Details: map[string]string{"method": "desk-code"}},
 			} {
 				ev.PersonID, ev.Time = e.person, h.now.Add(time.Duration(i+1)*time.Minute)
 				if err := h.db.AppendAudit(ctx, ev); err != nil {
@@ -69,7 +86,7 @@ func TestBlockIsShownToThePersonInEveryLanguage(t *testing.T) {
 				t.Fatalf("account page: %d", r.status)
 			}
 			var got []string
-			for _, row := range activityRows(t, r.body)[:6] {
+			for _, row := range activityRows(t, r.body)[:9] {
 				got = append(got, row[1])
 			}
 			if !slices.Equal(got, lines) {

@@ -1,6 +1,8 @@
 // Package passkeyidp is Varde's built-in identity provider: persons log
 // in with passkeys (WebAuthn, package passkey) or, when they have lost
-// them, with single-use recovery codes. It also serves the person's
+// them, with single-use recovery codes, or with a one-time code the help
+// desk gave them after checking who they are in person (ADR 62), typed
+// in the same field (Provider.useCode). It also serves the person's
 // account page and, for demos and test environments, enrolment of
 // synthetic test persons.
 //
@@ -20,7 +22,7 @@
 //
 //	GET  /passkey/login?attempt=ID     log in with a passkey
 //	POST /passkey/cancel               form: attempt, csrf → Finisher.Fail("cancelled")
-//	GET  /passkey/recover?attempt=ID   log in with a recovery code
+//	GET  /passkey/recover?attempt=ID   log in with a recovery code or a help desk code
 //	POST /passkey/recover              form: attempt, code, csrf
 //	GET  /passkey/enrol?attempt=ID     create a synthetic test person (SyntheticEnrolment only)
 //	GET  /passkey/enrolled?t=TICKET    the new person's recovery codes, shown once,

@@ -167,7 +167,7 @@ func newHarness(t *testing.T, synthetic bool) *harness {
 	h.fin = &finisher{sessions: sessions}
 	h.p = &passkeyidp.Provider{
 		WebAuthn: &passkey.Service{WebAuthn: w, Persons: db, Passkeys: db, Challenges: db, Now: now},
-		Persons:  db, Passkeys: db, RecoveryCodes: db, Challenges: db, Limits: db,
+		Persons:  db, Passkeys: db, RecoveryCodes: db, DeskCodes: db, Challenges: db, Limits: db,
 		BrowserKey: bytes.Repeat([]byte{7}, passkeyidp.MinBrowserKeySize),
 		CursorKey:  bytes.Repeat([]byte{6}, passkeyidp.MinCursorKeySize),
 		Sessions:   sessions, Finisher: h.fin, Pages: pages,

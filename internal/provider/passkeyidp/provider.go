@@ -44,6 +44,9 @@ type Provider struct {
 	Persons       store.Persons
 	Passkeys      store.Passkeys
 	RecoveryCodes store.RecoveryCodes
+	// DeskCodes, if set, lets the recovery page take a code from the
+	// help desk too (ADR 62), where a recovery code is typed.
+	DeskCodes store.DeskCodes
 	// Challenges holds the single-use tickets between enrolment and the
 	// page that shows recovery codes once.
 	Challenges store.Challenges
@@ -246,12 +249,25 @@ func passkeyResult(person *store.Person, uv, be bool, maxLevel string, at time.T
 // login, which the broker records in the login's audit event.
 const methodRecoveryCode = "recovery-code"
 
-// recoveryResult is the provider.Result of a recovery code login.
-func recoveryResult(person *store.Person, at time.Time) provider.Result {
-	a := assurance.Authenticator{Kind: assurance.KindRecoveryCode}
+// eventRecoveryIssued is the audit event of a code the help desk gave
+// the person (varde persons recover, ADR 62).
+const eventRecoveryIssued = "recovery_issued"
+
+// methodDeskCode is the provider.Result Method of a login with a code
+// from the help desk (ADR 62).
+const methodDeskCode = "desk-code"
+
+// recoveryResult is the provider.Result of a recovery code login, or
+// with desk, of a help desk code's: the assurance package says what
+// each reaches.
+func recoveryResult(person *store.Person, at time.Time, desk bool) provider.Result {
+	a, method := assurance.Authenticator{Kind: assurance.KindRecoveryCode}, methodRecoveryCode
+	if desk {
+		a, method = assurance.Authenticator{Kind: assurance.KindDeskCode}, methodDeskCode
+	}
 	return provider.Result{
 		Provider: ID, PersonID: person.ID, Level: level(person, a), AMR: assurance.AMR(a),
-		AuthTime: at, Method: methodRecoveryCode,
+		AuthTime: at, Method: method,
 	}
 }
 

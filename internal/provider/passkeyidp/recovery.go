@@ -1,6 +1,7 @@
 package passkeyidp
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -52,6 +53,22 @@ func newRecoveryCodes(r io.Reader, n int) (codes []string, hashes [][]byte, err 
 		hashes = append(hashes, hashCode(s))
 	}
 	return codes, hashes, nil
+}
+
+// DeskCodeLifetime is how long a code from the help desk is good (ADR
+// 62): the rest of the day the person got it at the counter, and the
+// next morning, and no longer, since a code on paper can be lost.
+const DeskCodeLifetime = 24 * time.Hour
+
+// NewDeskCode returns a code for the help desk to hand a person on
+// paper, written as a recovery code is and typed where one is, and its
+// hash, which is all the store keeps (store.DeskCodes).
+func NewDeskCode(r io.Reader) (code string, hash []byte, err error) {
+	codes, hashes, err := newRecoveryCodes(r, 1)
+	if err != nil {
+		return "", nil, fmt.Errorf("help desk code: %w", err)
+	}
+	return codes[0], hashes[0], nil
 }
 
 // normaliseCode returns the 16 symbols of the code typed as in, or
@@ -496,10 +513,14 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	usedAt, hash := p.now(), hashCode(code)
-	personID, err := p.RecoveryCodes.UseRecoveryCode(ctx, hash, usedAt)
-	if errors.Is(err, store.ErrNotFound) {
-		p.auditFailure(ctx, "authentication", "invalid_recovery_code", methodRecoveryCode, "")
-		d := recoverData{Attempt: attempt, Error: "recover.err.wrong", Code: typedCode(r), Timeout: timeout}
+	personID, desk, err := p.useCode(ctx, hash, usedAt)
+	if wrong := wrongCode(err); wrong != "" {
+		method := methodRecoveryCode
+		if desk {
+			method = methodDeskCode
+		}
+		p.auditFailure(ctx, "authentication", wrong, method, "")
+		d := recoverData{Attempt: attempt, Error: wrongCodeMessage[wrong], Code: typedCode(r), Timeout: timeout}
 		// What is left is said when it can be read; the page does
 		// without it otherwise.
 		if left, err := p.triesLeft(r, attempt, slot); err == nil {
@@ -533,8 +554,20 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 			p.internalError(w, r, "give back a blocked person's recovery code", err)
 			return
 		}
+	} else if desk {
+		// The help desk gave the code to the person it saw, who has lost
+		// their ways in: whatever sessions are left were opened with
+		// them, and end (ADR 62). One that cannot be ended grants
+		// nothing: the code is given back.
+		if err := p.endForDeskCode(r, person.ID); err != nil {
+			if rerr := p.RecoveryCodes.RestoreRecoveryCode(ctx, hash, usedAt); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			p.internalError(w, r, "end sessions for a help desk code", err)
+			return
+		}
 	}
-	res := recoveryResult(person, p.now())
+	res := recoveryResult(person, p.now(), desk)
 	// The session is stored only if the person still holds this code,
 	// used.
 	res.WayIn = store.WayIn{RecoveryCode: hash}
@@ -544,6 +577,63 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	// The login ends on the request as this request read it first
 	// (h.Finish), not on a read of it again.
 	p.finishHeld(w, r, h, attempt, res)
+}
+
+// useCode uses the code whose hash is hash at at: one of a person's
+// recovery codes or, when it is none and DeskCodes is set, a code from
+// the help desk (desk). Both are 16 symbols typed in the same field.
+func (p *Provider) useCode(ctx context.Context, hash []byte, at time.Time) (personID string, desk bool, err error) {
+	personID, err = p.RecoveryCodes.UseRecoveryCode(ctx, hash, at)
+	if !errors.Is(err, store.ErrNotFound) || p.DeskCodes == nil {
+		return personID, false, err
+	}
+	personID, err = p.DeskCodes.UseDeskCode(ctx, hash, at)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false, err
+	}
+	return personID, true, err
+}
+
+// wrongCode is the audit reason of a code that logs nobody in (useCode's
+// err): none that the person holds, or a help desk code used already or
+// past its time; "" for any other outcome.
+func wrongCode(err error) string {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return "invalid_recovery_code"
+	case errors.Is(err, store.ErrUsed):
+		return "used_desk_code"
+	case errors.Is(err, store.ErrExpired):
+		return "expired_desk_code"
+	}
+	return ""
+}
+
+// wrongCodeMessage is what the recover page says for each of wrongCode's
+// reasons: what happened, and what to do.
+var wrongCodeMessage = map[string]string{
+	"invalid_recovery_code": "recover.err.wrong",
+	"used_desk_code":        "recover.err.desk.used",
+	"expired_desk_code":     "recover.err.desk.expired",
+}
+
+// endForDeskCode ends every session of personID, audited as
+// sessions_ended in the same write, before a login with a help desk code
+// opens theirs.
+func (p *Provider) endForDeskCode(r *http.Request, personID string) error {
+	ctx := r.Context()
+	_, err := p.Sessions.EndOthersBy(ctx, func(now time.Time) ([]*store.Session, error) {
+		return p.Sessions.Store.EndPersonSessions(ctx, personID, "", now, func(n int) []*store.AuditEvent {
+			if n == 0 || p.Audit == nil {
+				return nil
+			}
+			e := &store.AuditEvent{Type: "sessions_ended", Result: store.ResultSuccess, PersonID: personID, Provider: ID,
+				Time: now.UTC().Truncate(time.Microsecond), Details: map[string]string{"count": fmt.Sprint(n), "why": "desk_code"}}
+			p.Audit.Prepare(ctx, e)
+			return []*store.AuditEvent{e}
+		})
+	})
+	return err
 }
 
 // otherWaysURL is the broker's choice of ways in: for a service's

@@ -21,6 +21,7 @@ var (
 	_ store.Persons       = (*DB)(nil)
 	_ store.Passkeys      = (*DB)(nil)
 	_ store.RecoveryCodes = (*DB)(nil)
+	_ store.DeskCodes     = (*DB)(nil)
 	_ store.AuthRequests  = (*DB)(nil)
 	_ store.Challenges    = (*DB)(nil)
 	_ store.Sessions      = (*DB)(nil)

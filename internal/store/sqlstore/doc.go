@@ -79,11 +79,12 @@
 // yields one code at most.
 //
 // Most operations are one statement: RedeemAuthCode, UseRecoveryCode,
+// UseDeskCode (which reads why after an UPDATE that changed nothing),
 // TakeChallenge and the use in RotateToken are a conditional UPDATE or
 // DELETE with RETURNING, so two concurrent callers cannot both win. Operations
 // that mark something used (RedeemAuthCode, CreateGrantTokensForCode,
 // RotateToken, RetryRotation, MarkTokenUsed, UseRecoveryCode,
-// RevokeGrant) reject a zero now, since a zero time is how "unused" is
+// UseDeskCode, RevokeGrant) reject a zero now, since a zero time is how "unused" is
 // stored. Constraint violations become store.ErrConflict (unique and
 // primary keys) or store.ErrNotFound (a missing referenced person), by
 // SQLite's extended result code.

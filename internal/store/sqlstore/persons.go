@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -727,4 +728,98 @@ func (db *DB) HasRecoveryCode(ctx context.Context, personID string, hash []byte)
 		return false, fmt.Errorf("find recovery code of person %s: %w", personID, err)
 	}
 	return n > 0, nil
+}
+
+// IssueDeskCode implements store.DeskCodes in one transaction: the
+// person's block read (their row FOR UPDATE where other nodes write, so
+// that an issue and a block, or a passkey added, run one after the
+// other), the help desk code before deleted and the new one stored, the
+// passkeys deleted if asked, the person's sessions ended and grants
+// revoked, and the events appended.
+func (db *DB) IssueDeskCode(ctx context.Context, personID string, hash []byte, expires, now time.Time, removePasskeys bool, events func(passkeys, sessions, grants int) []*store.AuditEvent) ([]*store.Session, error) {
+	if !expires.After(now) {
+		return nil, fmt.Errorf("issue help desk code to person %s: it expires before it is issued", personID)
+	}
+	var ended []*store.Session
+	err := db.wr.doThen(ctx, true, func(ctx context.Context, tx querier) error {
+		ended = nil
+		if db.unmatchable(personID) {
+			return store.ErrNotFound
+		}
+		if err := db.unblockedIn(ctx, tx, personID); err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, db.st.deleteDeskCodes).ExecContext(ctx, personID); err != nil {
+			return err
+		}
+		if _, err := tx.StmtContext(ctx, db.st.insertDeskCode).ExecContext(ctx, hash, personID, micros(now), micros(expires)); err != nil {
+			return db.d.classify(err)
+		}
+		var removed int64
+		if removePasskeys {
+			res, err := tx.ExecContext(ctx, db.d.rebind("DELETE FROM passkeys WHERE person_id = ?"), personID)
+			if err != nil {
+				return db.d.classify(err)
+			}
+			if removed, err = res.RowsAffected(); err != nil {
+				return err
+			}
+		}
+		var (
+			grants int64
+			err    error
+		)
+		if ended, grants, err = db.endAccessIn(ctx, tx, personID, now); err != nil {
+			return err
+		}
+		if events == nil {
+			return nil
+		}
+		return db.appendEvents(ctx, tx, events(int(removed), len(ended), int(grants)))
+	}, func() { db.dropSessions(ended) })
+	if err != nil {
+		return nil, fmt.Errorf("issue help desk code to person %s: %w", personID, err)
+	}
+	return ended, nil
+}
+
+// UseDeskCode implements store.DeskCodes as one conditional UPDATE,
+// and, when it changes nothing, a read of why.
+func (db *DB) UseDeskCode(ctx context.Context, hash []byte, now time.Time) (string, error) {
+	if now.IsZero() {
+		return "", errors.New("use help desk code: zero time")
+	}
+	var personID string
+	err := db.single(ctx, func(ctx context.Context, tx querier) error {
+		err := tx.StmtContext(ctx, db.st.useDeskCode).QueryRowContext(ctx, micros(now), hash, micros(now)).Scan(&personID)
+		if err == nil || !errors.Is(err, sql.ErrNoRows) {
+			return notFound(err)
+		}
+		var usedAt, expiresAt int64
+		if err := tx.StmtContext(ctx, db.st.deskCodeState).QueryRowContext(ctx, hash).Scan(&usedAt, &expiresAt); err != nil {
+			return notFound(err)
+		}
+		if usedAt != 0 {
+			return store.ErrUsed
+		}
+		return store.ErrExpired
+	})
+	if err != nil {
+		return "", fmt.Errorf("use help desk code: %w", err)
+	}
+	return personID, nil
+}
+
+// GetDeskCode implements store.DeskCodes with one read.
+func (db *DB) GetDeskCode(ctx context.Context, personID string) (store.DeskCode, error) {
+	var c store.DeskCode
+	if db.unmatchable(personID) {
+		return c, fmt.Errorf("help desk code of person %s: %w", personID, store.ErrNotFound)
+	}
+	var issued, expires, used int64
+	if err := db.rstmt(ctx, db.st.getDeskCode).QueryRowContext(ctx, personID).Scan(&issued, &expires, &used); err != nil {
+		return c, fmt.Errorf("help desk code of person %s: %w", personID, notFound(err))
+	}
+	c.IssuedAt, c.ExpiresAt, c.UsedAt = fromMicros(issued), fromMicros(expires), fromMicros(used)
+	return c, nil
 }

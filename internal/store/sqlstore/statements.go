@@ -29,6 +29,7 @@ type statements struct {
 	passkeyNamesW, renamePasskey                                                                                                             *sql.Stmt
 
 	deleteRecoveryCodes, insertRecoveryCode, useRecoveryCode, restoreRecoveryCode, countRecoveryCodes, hasRecoveryCode, recoveryCodeHeldW *sql.Stmt
+	deleteDeskCodes, insertDeskCode, useDeskCode, deskCodeState, getDeskCode                                                              *sql.Stmt
 	describeRecoveryCodes                                                                                                                 *sql.Stmt
 
 	insertAuthRequest, getAuthRequest, updateAuthRequest, useAuthRequest, extendAuthRequest, deleteAuthRequest *sql.Stmt
@@ -128,7 +129,7 @@ func (db *DB) prepare(ctx context.Context) error {
 		{&db.st.passkeyExistsW, w, "SELECT 1 FROM passkeys WHERE credential_id = ?"},
 		{&db.st.deletePasskey, w, "DELETE FROM passkeys WHERE person_id = ? AND credential_id = ?" +
 			" AND ((SELECT count(*) FROM passkeys WHERE person_id = ?) > 1" +
-			" OR EXISTS (SELECT 1 FROM recovery_codes WHERE person_id = ? AND used_at = 0))"},
+			" OR EXISTS (SELECT 1 FROM recovery_codes WHERE person_id = ? AND used_at = 0 AND expires_at = 0))"},
 		{&db.st.passkeyOfPersonW, w, "SELECT 1 FROM passkeys WHERE person_id = ? AND credential_id = ?"},
 		{&db.st.countPasskeysW, w, "SELECT count(*) FROM passkeys WHERE person_id = ?"},
 		{&db.st.passkeyNamesW, w, "SELECT credential_id, name FROM passkeys WHERE person_id = ?"},
@@ -136,16 +137,22 @@ func (db *DB) prepare(ctx context.Context) error {
 
 		{&db.st.deleteRecoveryCodes, w, "DELETE FROM recovery_codes WHERE person_id = ?"},
 		{&db.st.insertRecoveryCode, w, "INSERT INTO recovery_codes (hash, person_id, created_at, used_at) VALUES (?, ?, ?, 0)"},
-		{&db.st.useRecoveryCode, w, "UPDATE recovery_codes SET used_at = ? WHERE hash = ? AND used_at = 0 RETURNING person_id"},
+		{&db.st.useRecoveryCode, w, "UPDATE recovery_codes SET used_at = ? WHERE hash = ? AND used_at = 0 AND expires_at = 0 RETURNING person_id"},
 		{&db.st.restoreRecoveryCode, w, "UPDATE recovery_codes SET used_at = 0 WHERE hash = ? AND used_at = ?"},
-		{&db.st.countRecoveryCodes, r, "SELECT count(*) FROM recovery_codes WHERE person_id = ? AND used_at = 0"},
+		{&db.st.countRecoveryCodes, r, "SELECT count(*) FROM recovery_codes WHERE person_id = ? AND used_at = 0 AND expires_at = 0"},
 		{&db.st.describeRecoveryCodes, r, "SELECT coalesce(sum(CASE WHEN used_at = 0 THEN 1 ELSE 0 END), 0), " +
 			"coalesce(sum(CASE WHEN used_at <> 0 THEN 1 ELSE 0 END), 0), coalesce(max(created_at), 0), coalesce(max(used_at), 0) " +
-			"FROM recovery_codes WHERE person_id = ?"},
+			"FROM recovery_codes WHERE person_id = ? AND expires_at = 0"},
 		// On the write pool: asked after a write that got no answer, it
 		// reads what that write's connection left, not a reader's view.
 		{&db.st.hasRecoveryCode, w, "SELECT count(*) FROM recovery_codes WHERE person_id = ? AND hash = ?"},
 		{&db.st.recoveryCodeHeldW, w, "SELECT 1 FROM recovery_codes WHERE hash = ? AND person_id = ?" + db.d.forKeyShare},
+		// A help desk code is a recovery code with an expiry (ADR 62).
+		{&db.st.deleteDeskCodes, w, "DELETE FROM recovery_codes WHERE person_id = ? AND expires_at <> 0"},
+		{&db.st.insertDeskCode, w, "INSERT INTO recovery_codes (hash, person_id, created_at, used_at, expires_at) VALUES (?, ?, ?, 0, ?)"},
+		{&db.st.useDeskCode, w, "UPDATE recovery_codes SET used_at = ? WHERE hash = ? AND used_at = 0 AND expires_at > ? RETURNING person_id"},
+		{&db.st.deskCodeState, w, "SELECT used_at, expires_at FROM recovery_codes WHERE hash = ? AND expires_at <> 0"},
+		{&db.st.getDeskCode, r, "SELECT created_at, expires_at, used_at FROM recovery_codes WHERE person_id = ? AND expires_at <> 0"},
 
 		{&db.st.insertAuthRequest, w, insertSQL("auth_requests", authRequestCols)},
 		{&db.st.getAuthRequest, r, "SELECT " + authRequestCols + " FROM auth_requests WHERE id = ? AND expires_at > ?"},

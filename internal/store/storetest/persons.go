@@ -641,6 +641,10 @@ func testPasskeys(t *testing.T, s store.Store) {
 		wantErr(t, "DeletePasskey of the last, no codes", deletePasskey(ctx, s, "erin", last.CredentialID), store.ErrConflict)
 		_, err := s.GetPasskey(ctx, last.CredentialID)
 		wantErr(t, "GetPasskey after a refused delete", err, nil)
+		// A help desk code expires within a day: it keeps no way in.
+		_, err = s.IssueDeskCode(ctx, "erin", hash("erin-desk"), base(t).Add(time.Hour), base(t), false, nil)
+		wantErr(t, "IssueDeskCode", err, nil)
+		wantErr(t, "DeletePasskey of the last, a help desk code left", deletePasskey(ctx, s, "erin", last.CredentialID), store.ErrConflict)
 		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, "erin", [][]byte{hash("erin-code")}, base(t)), nil)
 		wantErr(t, "DeletePasskey of the last, a code left", deletePasskey(ctx, s, "erin", last.CredentialID), nil)
 	})

@@ -716,6 +716,10 @@ func sharedSingleUse(t *testing.T, a, b store.Store) {
 		); err != nil {
 			t.Fatal(err)
 		}
+		// After the recovery codes, which would take it with them.
+		if _, err := b.IssueDeskCode(ctx, "p-use", hash("desk-"+r), now.Add(time.Hour), now, false, nil); err != nil {
+			t.Fatal(err)
+		}
 		oneWinner(t, race(len(nodes), func(i int) error {
 			return nodes[i].Remember(ctx, "jti-"+r, now.Add(time.Minute), now)
 		}), store.ErrConflict)
@@ -727,6 +731,10 @@ func sharedSingleUse(t *testing.T, a, b store.Store) {
 			_, err := nodes[i].UseRecoveryCode(ctx, hash("rc-"+r), now)
 			return err
 		}), store.ErrNotFound)
+		oneWinner(t, race(len(nodes), func(i int) error {
+			_, err := nodes[i].UseDeskCode(ctx, hash("desk-"+r), now)
+			return err
+		}), store.ErrUsed)
 		oneWinner(t, race(len(nodes), func(i int) error {
 			_, err := nodes[i].RotateToken(ctx, hash("rt-"+r), now, nil)
 			return err

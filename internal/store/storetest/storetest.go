@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NoteIdentifierUse", testNoteIdentifierUse},
 		{"Passkeys", testPasskeys},
 		{"RecoveryCodes", testRecoveryCodes},
+		{"DeskCodes", testDeskCodes},
 		{"AuthRequests", testAuthRequests},
 		{"Challenges", testChallenges},
 		{"Sessions", testSessions},
