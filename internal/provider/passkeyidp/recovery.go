@@ -514,7 +514,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	usedAt, hash := p.now(), hashCode(code)
 	personID, desk, err := p.useCode(ctx, hash, usedAt)
-	if wrong := wrongCode(err); wrong != "" {
+	if wrong := wrongCodeReason(err); wrong != "" {
 		method := methodRecoveryCode
 		if desk {
 			method = methodDeskCode
@@ -594,10 +594,10 @@ func (p *Provider) useCode(ctx context.Context, hash []byte, at time.Time) (pers
 	return personID, true, err
 }
 
-// wrongCode is the audit reason of a code that logs nobody in (useCode's
+// wrongCodeReason is the audit reason of a code that logs nobody in (useCode's
 // err): none that the person holds, or a help desk code used already or
 // past its time; "" for any other outcome.
-func wrongCode(err error) string {
+func wrongCodeReason(err error) string {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return "invalid_recovery_code"
@@ -609,7 +609,7 @@ func wrongCode(err error) string {
 	return ""
 }
 
-// wrongCodeMessage is what the recover page says for each of wrongCode's
+// wrongCodeMessage is what the recover page says for each of wrongCodeReason's
 // reasons: what happened, and what to do.
 var wrongCodeMessage = map[string]string{
 	"invalid_recovery_code": "recover.err.wrong",
