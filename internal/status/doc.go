@@ -75,9 +75,13 @@
 // saying why (reason "component_removed").
 //
 // The root-cause analysis is due 72 hours after resolution (RCADeadline);
-// the page marks it overdue once the clock passes that. RCACollector
-// gives the same to Prometheus (how many are overdue, when the next one
-// owed falls due), so operators are alerted before the deadline too.
+// the page marks it overdue once the clock passes that. An incident whose
+// analysis is owed stays on the page after its 90 days, until the
+// analysis is published: the newest MaxOwedKept (100) of those resolved
+// before the 90 days, so the summary's cost stays bounded however many
+// an operator leaves unwritten. RCACollector gives the same to
+// Prometheus (how many are overdue, when the next one owed falls due),
+// so operators are alerted before the deadline too.
 //
 // # People affected
 //

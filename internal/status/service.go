@@ -289,6 +289,10 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}
+	owed, err := s.owedBeforeWindow(ctx, now, incs)
+	if err != nil {
+		return nil, err
+	}
 	// Incidents resolved before the window have left the page; the
 	// last to leave did so HistoryDays after its resolution.
 	last, err := s.Store.LastResolvedBy(ctx, now.Add(-recentWindow))
@@ -321,7 +325,7 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	}
 	sum.Components, sum.History = comps, hist
 	sum.Open, sum.Recent = []Incident{}, []Incident{}
-	for _, in := range incs {
+	for _, in := range slices.Concat(incs, owed) {
 		pub := s.publish(in, now)
 		if in.ResolvedAt.IsZero() {
 			sum.Open = append(sum.Open, pub)
@@ -344,6 +348,26 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	slices.SortStableFunc(sum.RecentMaintenance, func(a, b Maintenance) int { return b.End.Compare(a.End) })
 	slices.SortStableFunc(sum.CancelledMaintenance, func(a, b Maintenance) int { return b.CancelledAt.Compare(a.CancelledAt) })
 	return sum, nil
+}
+
+// MaxOwedKept bounds the incidents resolved before the page's 90 days
+// that stay on it because their root-cause analysis is still owed: the
+// newest MaxOwedKept of them. Each is overdue, so the page, the API and
+// varde_status_rcas_overdue show at least this many until operators
+// publish some, and then the older ones come back in turn.
+const MaxOwedKept = 100
+
+// owedBeforeWindow returns the incidents resolved before the page's 90
+// days whose root-cause analysis is not published (at most MaxOwedKept,
+// newest first), leaving out those already in recent: a report owed
+// stays on the page until it is published.
+func (s *Service) owedBeforeWindow(ctx context.Context, now time.Time, recent []*store.Incident) ([]*store.Incident, error) {
+	owed, err := s.Store.ListIncidents(ctx, store.IncidentQuery{RCAOwed: true, Limit: MaxOwedKept + len(recent)})
+	if err != nil {
+		return nil, fmt.Errorf("list incidents owing an RCA: %w", err)
+	}
+	owed = slices.DeleteFunc(owed, func(in *store.Incident) bool { return !in.ResolvedAt.Before(now.Add(-recentWindow)) })
+	return owed[:min(len(owed), MaxOwedKept)], nil
 }
 
 // components lists every component with its public state: the monitor's

@@ -878,7 +878,8 @@ func TestReportKeepsARemovedComponentsIncidents(t *testing.T) {
 }
 
 // TestSummaryAgedOut: the summary says when the last incident left the
-// page: HistoryDays after the latest resolution before its window.
+// page: HistoryDays after the latest resolution before its window (of
+// incidents whose root-cause analysis is published: one owed stays).
 func TestSummaryAgedOut(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
@@ -892,6 +893,7 @@ func TestSummaryAgedOut(t *testing.T) {
 			t.Fatal(err)
 		}
 		in.RecoveredAt, in.ResolvedAt = resolved.Add(-time.Minute), resolved
+		in.RCA, in.RCAPublishedAt = "A certificate expired.", resolved.Add(time.Hour)
 		if err := h.db.UpdateIncident(ctx, in); err != nil {
 			t.Fatal(err)
 		}

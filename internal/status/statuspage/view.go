@@ -127,6 +127,9 @@ type homeView struct {
 	Open        []incidentView
 	Maintenance []maintenanceView
 	Recent      []incidentView
+	// OlderOwed is set when Recent holds an incident resolved before the
+	// 90 days, listed because its root-cause analysis is owed.
+	OlderOwed bool
 	// Done is the maintenance completed in the last 90 days.
 	Done []maintenanceView
 	// Cancelled is the maintenance cancelled whose announced end is less
@@ -264,6 +267,9 @@ func (v *viewer) homePage(s *status.Summary, ll []langLink) pageData {
 	for _, inc := range s.Recent {
 		if !open[inc.ID] {
 			h.Recent = append(h.Recent, v.incident(&inc))
+		}
+		if inc.ResolvedAt != nil && inc.ResolvedAt.Before(v.now.AddDate(0, 0, -status.HistoryDays)) {
+			h.OlderOwed = true
 		}
 	}
 	for _, m := range s.Maintenance {
