@@ -23,6 +23,11 @@
 // node down while any node found it silent. If every node is silent,
 // nobody records it.
 //
+// The overall state is the worst component's, except that a node down
+// while another node is operational, or a way to log in down while
+// another is operational or degraded, makes it degraded, not down:
+// people still log in (ADR 67). It is down when nobody can.
+//
 // A node that is gone leaves the page instead (ADR 20): one that
 // stopped cleanly (it records its departure, store.Nodes), one an
 // operator forgot (ForgetNode, varde nodes forget), and one silent for

@@ -175,24 +175,31 @@ func PublicState(h health.State) State {
 	return Unknown
 }
 
-// severity orders public states for "the worst of".
 // overallOf is what component comps[i] adds to the overall state: its
-// own state, except that a node down while another node is operational
-// is degraded overall. Logins go on through the nodes that serve, and the
-// page says so; the node's own row still reads down.
+// own state, except that one down while another of its kind works is
+// degraded overall. A node down while another node is operational:
+// logins go on through the nodes that serve. A way to log in (a
+// provider) down while another is operational or degraded: people log
+// in another way, and the page names the ones that are down. The
+// component's own row still reads down; the store down, or every way to
+// log in, leaves nobody able to log in, and the overall state down.
 func overallOf(comps []Component, i int) State {
 	st := comps[i].State
-	if comps[i].Kind != KindNode || st.severity() <= Degraded.severity() {
+	if st.severity() <= Degraded.severity() {
 		return st
 	}
 	for _, c := range comps {
-		if c.Kind == KindNode && c.State == Operational {
+		switch {
+		case c.Kind != comps[i].Kind:
+		case c.Kind == KindNode && c.State == Operational,
+			c.Kind == KindProvider && (c.State == Operational || c.State == Degraded):
 			return Degraded
 		}
 	}
 	return st
 }
 
+// severity orders public states for "the worst of".
 func (st State) severity() int {
 	switch st {
 	case Operational:

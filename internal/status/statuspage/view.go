@@ -295,9 +295,25 @@ func (v *viewer) incidentPage(s *status.Summary, inc *status.Incident, ll []lang
 	return d
 }
 
+// overall is the banner: the overall state, and, when it is degraded
+// while ways to log in are down (the service found another that works),
+// that logging in works but not with those, so a person reads at once
+// that they can get in and how.
 func (v *viewer) overall(st status.State) stateView {
 	sv := v.state(st)
 	sv.Text = v.t("status.overall." + stateKey(st))
+	if st != status.Degraded {
+		return sv
+	}
+	var down []string
+	for _, c := range v.comps {
+		if c.Kind == status.KindProvider && c.State == status.Down {
+			down = append(down, localized(c.Name, v.lang, c.ID))
+		}
+	}
+	if len(down) > 0 {
+		sv.Text = v.tf("status.overall.logins", v.either(down))
+	}
 	return sv
 }
 
