@@ -103,7 +103,13 @@
 // login through Varde's own passkey provider that failed on an error of
 // Varde's, internal, store_unavailable (its store could not be
 // reached) or outcome_unknown (a write of its ceremony got no answer),
-// counts, since through it the person could not get in; one through
+// counts, since through it the person could not get in, but from the
+// provider's own record of its ceremony only when the ceremony was
+// found (provider.DetailCeremony), begun for the attempt the record
+// then names with the browser (provider.Tracer), so retries are one
+// person; its other failures (a response that does not verify, to a
+// ceremony made up or used already) anyone can send, and count for
+// nothing; one through
 // an upstream eID that failed on Varde's side (its login state could
 // not be stored or taken, or the node failed itself) counts against the
 // component its event names in provider.DetailFault ("store", or the
