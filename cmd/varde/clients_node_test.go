@@ -23,8 +23,6 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 
-	"github.com/varde-eid/varde/internal/app"
-	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/loadgen"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -139,14 +137,7 @@ func audited(t *testing.T, cfg, typ, client, via string) bool {
 // node configured in cfg, oldest first.
 func auditEvents(t *testing.T, cfg, typ string) []*store.AuditEvent {
 	t.Helper()
-	c, err := config.Load(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := app.OpenStore(context.Background(), c.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := storeOf(t, cfg)
 	defer st.Close()
 	events, err := st.ListAudit(context.Background(), 0, 1000)
 	if err != nil {

@@ -100,7 +100,7 @@ func forgetNode(ctx context.Context, svc *status.Service, node, reason string, w
 	d, err := svc.ForgetNode(ctx, node, ev)
 	switch {
 	case errors.Is(err, status.ErrNodeRunning):
-		return fmt.Errorf("%w. A node stopped cleanly (SIGTERM) leaves the status page by itself", err)
+		return fmt.Errorf("%w; a node stopped cleanly (SIGTERM) leaves the status page by itself", err)
 	case errors.Is(err, status.ErrUnknownNode):
 		return fmt.Errorf("%w (varde nodes list shows the nodes)", err)
 	case err != nil:

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/varde-eid/varde/internal/app"
-	"github.com/varde-eid/varde/internal/config"
 	"github.com/varde-eid/varde/internal/store"
 )
 
@@ -62,20 +60,7 @@ func TestNodesStopAndForget(t *testing.T) {
 	}
 
 	// A node that crashed an hour ago.
-	c, err := config.Load(cfgPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := app.OpenStore(context.Background(), c.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crashed := time.Now().Add(-time.Hour)
-	err = st.RecordProbes(context.Background(), []*store.ProbeRecord{{Component: "node:ghost", Node: "ghost", Time: crashed, OK: true, State: store.HealthUp}})
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recordProbes(t, cfgPath, &store.ProbeRecord{Component: "node:ghost", Node: "ghost", Time: time.Now().Add(-time.Hour), OK: true, State: store.HealthUp})
 	if l := line(list(), "ghost"); !strings.Contains(l, "silent") {
 		t.Errorf("ghost an hour after its last probe: %q, want silent", l)
 	}
@@ -118,20 +103,7 @@ func TestNodesAtTime(t *testing.T) {
 		err := nodesCmd(ctx, append(args, "--config", cfgPath), &out, &errb, func() time.Time { return at })
 		return out.String(), err
 	}
-	c, err := config.Load(cfgPath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := app.OpenStore(ctx, c.Store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := at.Add(-10 * time.Minute)
-	err = st.RecordProbes(ctx, []*store.ProbeRecord{{Component: "node:ghost", Node: "ghost", Time: last, OK: true, State: store.HealthUp}})
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recordProbes(t, cfgPath, &store.ProbeRecord{Component: "node:ghost", Node: "ghost", Time: at.Add(-10 * time.Minute), OK: true, State: store.HealthUp})
 	out, err := cmd("list")
 	if err != nil {
 		t.Fatalf("nodes list: %v", err)

@@ -368,7 +368,7 @@ func textProblem(err error) string {
 	case errors.Is(err, status.ErrNotText):
 		return "is not UTF-8 text or holds a NUL character"
 	}
-	return strings.TrimPrefix(err.Error(), "status: ")
+	return err.Error()
 }
 
 // incidentErr says what to do about err, met writing to incident id;

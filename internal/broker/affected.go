@@ -11,6 +11,7 @@ import (
 	"net/http"
 
 	"github.com/varde-eid/varde/internal/oidc"
+	"github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/session"
 	"github.com/varde-eid/varde/internal/store"
 )
@@ -175,6 +176,14 @@ func traced(d map[string]string, attemptID, browser string) map[string]string {
 		d[DetailBrowser] = Handle(browser)
 	}
 	return d
+}
+
+var _ provider.Tracer = (*Broker)(nil)
+
+// Trace implements provider.Tracer: a provider's own event of a failed
+// login names the attempt and browser as the broker's events do.
+func (b *Broker) Trace(r *http.Request, attemptID string, d map[string]string) map[string]string {
+	return traced(d, attemptID, b.requestBrowser(r))
 }
 
 // routedAround records one routing event per provider in down (each

@@ -53,16 +53,56 @@ func (s *Service) BeginLogin(ctx context.Context, attemptID string) (ceremonyID 
 // passkey. The ceremony is used up whatever the outcome. A login refused
 // although its signature verified is a *CredentialError naming the
 // passkey and its person.
+//
+// A failure once the ceremony is found is an *AttemptError naming the
+// login attempt it was begun for (AttemptOf); one with no ceremony found
+// (made up, used already, past its time, or not read) names none.
 func (s *Service) FinishLogin(ctx context.Context, ceremonyID string, body []byte) (*LoginResult, error) {
 	// Taken first, so that no response, however bad, leaves the
 	// ceremony to be tried again.
 	c, err := s.take(ctx, ceremonyID, kindLogin)
 	if len(body) > MaxResponseSize {
-		return nil, fmt.Errorf("%w: too large", ErrBadInput)
+		err = fmt.Errorf("%w: too large", ErrBadInput)
+		if c != nil {
+			err = &AttemptError{Attempt: c.Attempt, Err: err}
+		}
+		return nil, err
 	}
 	if err != nil {
 		return nil, err
 	}
+	res, err := s.finishLogin(ctx, c, body)
+	if err != nil {
+		return nil, &AttemptError{Attempt: c.Attempt, Err: err}
+	}
+	return res, nil
+}
+
+// AttemptError is a failed login whose ceremony was found: Attempt is
+// the login attempt BeginLogin was given for it, so that whoever
+// records the failure can say whose attempt failed. errors.Is and
+// errors.As see Err.
+type AttemptError struct {
+	Attempt string
+	Err     error
+}
+
+func (e *AttemptError) Error() string { return e.Err.Error() }
+func (e *AttemptError) Unwrap() error { return e.Err }
+
+// AttemptOf returns the login attempt of a FinishLogin failure whose
+// ceremony was found, and false for one with none found: a response to
+// a ceremony made up or used already anyone can send.
+func AttemptOf(err error) (string, bool) {
+	var ae *AttemptError
+	if errors.As(err, &ae) {
+		return ae.Attempt, true
+	}
+	return "", false
+}
+
+// finishLogin is FinishLogin once its ceremony c is taken.
+func (s *Service) finishLogin(ctx context.Context, c *ceremony, body []byte) (*LoginResult, error) {
 	parsed, err := ParseAssertion(body)
 	if err != nil {
 		return nil, err

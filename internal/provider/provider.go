@@ -225,6 +225,31 @@ const (
 // component, never against the provider, which did nothing wrong.
 const DetailFault = "fault"
 
+// DetailCeremony is the Details key of the audit event a provider
+// records of a login ceremony of its own that failed (Varde's passkey
+// provider): CeremonyFound when the ceremony was found, begun for the
+// login attempt that the event then names through Tracer, or
+// CeremonyUnknown when none was (made up, used already, past its time,
+// or not read), which anyone can send. The status page counts a person
+// only from a ceremony found that failed on Varde's side: a response
+// that does not verify, anyone who begins a ceremony can send.
+const (
+	DetailCeremony  = "ceremony"
+	CeremonyFound   = "found"
+	CeremonyUnknown = "unknown"
+)
+
+// Tracer is implemented by a Finisher that can name, in a provider's
+// own audit event of a failed login, the login attempt and the browser
+// as the Finisher's own events do (the broker's handles), so that the
+// people an outage affected are counted once per attempt and browser
+// however often they retry. The broker implements it.
+type Tracer interface {
+	// Trace adds to details (a new map if nil), and returns, the
+	// handles of attemptID and of r's browser.
+	Trace(r *http.Request, attemptID string, details map[string]string) map[string]string
+}
+
 // MethodUpstream is the Details "method" of the audit events an upstream
 // eID's own code records (package oidcup). A failed login it records is
 // recorded again by the broker, with the login attempt and browser,

@@ -23,6 +23,11 @@
 // node down while any node found it silent. If every node is silent,
 // nobody records it.
 //
+// The overall state is the worst component's, except that a node down
+// while another node is operational, or a way to log in down while
+// another is operational or degraded, makes it degraded, not down:
+// people still log in (ADR 67). It is down when nobody can.
+//
 // A node that is gone leaves the page instead (ADR 20): one that
 // stopped cleanly (it records its departure, store.Nodes), one an
 // operator forgot (ForgetNode, varde nodes forget), and one silent for
@@ -75,9 +80,13 @@
 // saying why (reason "component_removed").
 //
 // The root-cause analysis is due 72 hours after resolution (RCADeadline);
-// the page marks it overdue once the clock passes that. RCACollector
-// gives the same to Prometheus (how many are overdue, when the next one
-// owed falls due), so operators are alerted before the deadline too.
+// the page marks it overdue once the clock passes that. An incident whose
+// analysis is owed stays on the page after its 90 days, until the
+// analysis is published: the newest MaxOwedKept (100) of those resolved
+// before the 90 days, so the summary's cost stays bounded however many
+// an operator leaves unwritten. RCACollector gives the same to
+// Prometheus (how many are overdue, when the next one owed falls due),
+// so operators are alerted before the deadline too.
 //
 // # People affected
 //
@@ -94,7 +103,13 @@
 // login through Varde's own passkey provider that failed on an error of
 // Varde's, internal, store_unavailable (its store could not be
 // reached) or outcome_unknown (a write of its ceremony got no answer),
-// counts, since through it the person could not get in; one through
+// counts, since through it the person could not get in, but from the
+// provider's own record of its ceremony only when the ceremony was
+// found (provider.DetailCeremony), begun for the attempt the record
+// then names with the browser (provider.Tracer), so retries are one
+// person; its other failures (a response that does not verify, to a
+// ceremony made up or used already) anyone can send, and count for
+// nothing; one through
 // an upstream eID that failed on Varde's side (its login state could
 // not be stored or taken, or the node failed itself) counts against the
 // component its event names in provider.DetailFault ("store", or the

@@ -638,7 +638,7 @@ func TestUnknownComponentNamesTheKnownOnes(t *testing.T) {
 	if !errors.Is(err, status.ErrUnknownComponent) {
 		t.Fatalf("Announce: %v, want %v", err, status.ErrUnknownComponent)
 	}
-	if want := `status: no such component: "bnakid" (known: bankid, store; a node as node:<name>)`; err.Error() != want {
+	if want := `no such component: "bnakid" (known: bankid, store; a node as node:<name>)`; err.Error() != want {
 		t.Errorf("error %q, want %q", err, want)
 	}
 }

@@ -14,7 +14,7 @@ const rcaScrapeTimeout = 5 * time.Second
 
 var (
 	rcasOverdueDesc = prometheus.NewDesc("varde_status_rcas_overdue",
-		"Incidents on the status page whose root-cause analysis is past its deadline (72 hours after resolution) and not published.", nil, nil)
+		"Incidents on the status page whose root-cause analysis is past its deadline (72 hours after resolution) and not published, however long ago they were resolved (of those resolved over 90 days ago, the newest 100).", nil, nil)
 	rcaNextDueDesc = prometheus.NewDesc("varde_status_rca_next_due_timestamp_seconds",
 		"When the earliest root-cause analysis owed and not yet overdue falls due (Unix time); absent when none is owed.", nil, nil)
 )

@@ -9,8 +9,21 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/varde-eid/varde/internal/status"
 	"github.com/varde-eid/varde/internal/store"
+	"github.com/varde-eid/varde/internal/store/sqlstore"
 )
+
+// rcaNode is a node whose RCA metrics are registered, at noon on 20
+// November 2026.
+func rcaNode(t *testing.T) (*sqlstore.DB, *clock, *status.Service, *prometheus.Registry) {
+	db := openDB(t)
+	clk := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	s := newHarness(t, db, clk, "n1").svc
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.RCACollector())
+	return db, clk, s, reg
+}
 
 // TestRCAMetrics: a node's metrics say how many root-cause analyses on
 // the page are overdue, and when the next one owed falls due, so an
@@ -18,12 +31,8 @@ import (
 // a published analysis, and an incident still going on, owe none.
 func TestRCAMetrics(t *testing.T) {
 	ctx := context.Background()
-	db := openDB(t)
-	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
-	clk := &clock{t: now}
-	s := newHarness(t, db, clk, "n1").svc
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.RCACollector())
+	db, clk, _, reg := rcaNode(t)
+	now := clk.Now()
 	metrics := func() string {
 		t.Helper()
 		clk.Add(time.Minute) // past the summary the node shares
@@ -72,5 +81,52 @@ func TestRCAMetrics(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("metrics lack %q:\n%s", want, got)
 		}
+	}
+}
+
+// TestOverdueRCAStaysUntilPublished: a root-cause analysis owed stays on
+// the page, in its API and in the overdue metric however long ago its
+// incident resolved, until it is published; one published leaves with
+// the 90 days as before.
+func TestOverdueRCAStaysUntilPublished(t *testing.T) {
+	ctx := context.Background()
+	db, clk, s, reg := rcaNode(t)
+	now := clk.Now()
+	for _, id := range []string{"owed", "written"} {
+		resolved := now.AddDate(0, 0, -200)
+		in := &store.Incident{ID: id, Component: "bankid", Components: []string{"bankid"}, Severity: store.SeverityDown,
+			StartedAt: resolved.Add(-time.Hour), OpenedAt: resolved.Add(-59 * time.Minute)}
+		if err := db.OpenIncident(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		in.RecoveredAt, in.ResolvedAt = resolved.Add(-5*time.Minute), resolved
+		if id == "written" {
+			in.RCA, in.RCAPublishedAt = "A certificate expired.", resolved.Add(time.Hour)
+		}
+		if err := db.UpdateIncident(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := s.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sum.Recent) != 1 || sum.Recent[0].ID != "owed" || !sum.Recent[0].RCAOverdue {
+		t.Errorf("recent incidents %+v, want the one whose RCA is overdue", sum.Recent)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) == 0 || mfs[0].GetName() != "varde_status_rcas_overdue" || mfs[0].GetMetric()[0].GetGauge().GetValue() != 1 {
+		t.Errorf("metrics %v, want varde_status_rcas_overdue 1", mfs)
+	}
+
+	if err := s.PublishRCA(ctx, "owed", "ops", "A certificate expired."); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Minute)
+	if sum, err = s.Summary(ctx); err != nil || len(sum.Recent) != 0 {
+		t.Errorf("after publication: recent %+v (%v), want none", sum.Recent, err)
 	}
 }

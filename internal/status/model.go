@@ -164,7 +164,9 @@ type Summary struct {
 	TimeZone string `json:"time_zone"`
 	// Overall is the worst state of any component (maintenance counts as
 	// degraded only if nothing is worse), but a node down while another
-	// is operational counts as degraded: the others serve.
+	// is operational counts as degraded (the others serve), and so does
+	// a way to log in down while another is operational or degraded
+	// (people log in another way; ADR 67).
 	Overall     State         `json:"overall"`
 	Components  []Component   `json:"components"`
 	History     []History     `json:"history"`

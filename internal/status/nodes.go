@@ -26,11 +26,30 @@ const (
 // Errors of ForgetNode, for callers that branch.
 var (
 	// ErrNodeRunning: the node still records probe results.
-	ErrNodeRunning = errors.New("status: the node is running")
+	ErrNodeRunning = errors.New("the node is running")
 	// ErrUnknownNode: no node of that name recorded anything in the last
 	// 90 days.
-	ErrUnknownNode = errors.New("status: no such node")
+	ErrUnknownNode = errors.New("no such node")
 )
+
+// NodeRunningError is ErrNodeRunning for a node that may have crashed
+// a moment ago: it says when the node can be forgotten if so.
+type NodeRunningError struct {
+	Node      string
+	LastProbe time.Time
+	// SilentAfter is how long a node records nothing before it is taken
+	// for stopped (three health intervals).
+	SilentAfter time.Duration
+}
+
+func (e *NodeRunningError) Error() string {
+	return fmt.Sprintf("node %s is running: it recorded a probe result at %s; a node that records none for %v (three health intervals) "+
+		"is taken for stopped, so if %s crashed or its host is gone, run this again after %s",
+		e.Node, e.LastProbe.UTC().Format(time.RFC3339), e.SilentAfter, e.Node, e.LastProbe.Add(e.SilentAfter).UTC().Format(time.RFC3339))
+}
+
+// Is makes errors.Is(err, ErrNodeRunning) true.
+func (e *NodeRunningError) Is(target error) bool { return target == ErrNodeRunning }
 
 // departures reads every node's departure, by node name.
 func (s *Service) departures(ctx context.Context) (map[string]*store.NodeDeparture, error) {
@@ -189,10 +208,7 @@ func (s *Service) ForgetNode(ctx context.Context, node string, e *store.AuditEve
 	if n.Gone == "" && !n.Silent {
 		// A node that crashed a moment ago looks running until it has
 		// been silent for silentAfter: say when it no longer will.
-		return nil, fmt.Errorf("%w: %s recorded a probe result at %s; a node that records none for %v (three health intervals) "+
-			"is taken for stopped, so if %s crashed or its host is gone, run this again after %s",
-			ErrNodeRunning, node, n.LastProbe.UTC().Format(time.RFC3339), s.silentAfter(), node,
-			n.LastProbe.Add(s.silentAfter()).UTC().Format(time.RFC3339))
+		return nil, &NodeRunningError{Node: node, LastProbe: n.LastProbe, SilentAfter: s.silentAfter()}
 	}
 	// After its last probe result even if that node's clock ran ahead.
 	d := &store.NodeDeparture{Node: node, LeftAt: later(s.now(), n.LastProbe.Add(time.Microsecond)), Reason: store.NodeForgotten}

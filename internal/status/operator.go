@@ -16,33 +16,33 @@ import (
 // Errors of operator actions, for callers that branch.
 var (
 	// ErrEmpty: a note, RCA, title or author was empty.
-	ErrEmpty = errors.New("status: text must not be empty")
+	ErrEmpty = errors.New("text must not be empty")
 	// ErrNotText: a note, RCA, title, message or author holds a NUL or
 	// bytes that are not UTF-8, which a PostgreSQL store cannot keep.
-	ErrNotText = errors.New("status: text must be UTF-8 without NUL characters")
+	ErrNotText = errors.New("text must be UTF-8 without NUL characters")
 	// ErrNotResolved: an RCA is for a resolved incident. PublishRCA
 	// returns it as a *NotResolvedError naming the incident.
-	ErrNotResolved = errors.New("status: the incident is not resolved yet")
+	ErrNotResolved = errors.New("the incident is not resolved yet")
 	// ErrBadWindow: a maintenance window must end after it starts and
 	// name at least one component.
-	ErrBadWindow = errors.New("status: a maintenance window must end after it starts and name a component")
+	ErrBadWindow = errors.New("a maintenance window must end after it starts and name a component")
 	// ErrPastWindow: a maintenance window is announced ahead, so it
 	// cannot start in the past (AnnounceGrace allowed).
-	ErrPastWindow = errors.New("status: a maintenance window cannot start in the past")
+	ErrPastWindow = errors.New("a maintenance window cannot start in the past")
 	// ErrUnknownComponent: a maintenance window names a component that
 	// is neither configured nor measured.
-	ErrUnknownComponent = errors.New("status: no such component")
+	ErrUnknownComponent = errors.New("no such component")
 	// ErrLongWindow: a maintenance window lasts longer than MaxWindow.
-	ErrLongWindow = errors.New("status: a maintenance window is too long")
+	ErrLongWindow = errors.New("a maintenance window is too long")
 	// ErrWindowBegun: a maintenance window that has begun, or has
 	// ended, cannot be cancelled, since reports would stop excusing the
 	// downtime it has already excused. CancelMaintenance returns it
 	// wrapped with the window's ID and times.
-	ErrWindowBegun = errors.New("status: a maintenance window that has begun cannot be cancelled")
+	ErrWindowBegun = errors.New("a maintenance window that has begun cannot be cancelled")
 	// ErrNotUnderWay: only a maintenance window under way can be ended
 	// early. EndMaintenance returns it wrapped with the window's ID and
 	// times, and what to do instead.
-	ErrNotUnderWay = errors.New("status: the maintenance window is not under way")
+	ErrNotUnderWay = errors.New("the maintenance window is not under way")
 )
 
 // NotResolvedError is an RCA refused for an incident still open: it
@@ -54,7 +54,7 @@ type NotResolvedError struct {
 }
 
 func (e *NotResolvedError) Error() string {
-	return fmt.Sprintf("status: incident %s (%s) is not resolved yet", e.ID, strings.Join(e.Components, ", "))
+	return fmt.Sprintf("incident %s (%s) is not resolved yet", e.ID, strings.Join(e.Components, ", "))
 }
 
 func (e *NotResolvedError) Is(target error) bool { return target == ErrNotResolved }
@@ -83,7 +83,7 @@ type TextError struct {
 }
 
 func (e *TextError) Error() string {
-	return "status: " + e.Input + ": " + strings.TrimPrefix(e.Err.Error(), "status: ")
+	return e.Input + ": " + e.Err.Error()
 }
 
 func (e *TextError) Unwrap() error { return e.Err }
@@ -108,7 +108,7 @@ func checkText(s string) error {
 // store keeps alike.
 func checkOptional(s string) error {
 	if len(s) > maxText {
-		return fmt.Errorf("status: text longer than %d bytes", maxText)
+		return fmt.Errorf("text longer than %d bytes", maxText)
 	}
 	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
 		return ErrNotText

@@ -54,6 +54,10 @@ const (
 // that are not the provider's failure.
 var notTheProvider = []string{reasonCancelled, reasonUnverified, reasonNotAccepted, reasonInsufficientLevel, reasonNodeError, reasonSessionError, reasonOutcomeUnknown, reasonAttemptExpired, reasonClientGone}
 
+// vardesOwn are the reasons of a provider's failed ceremony that are
+// errors of Varde's, not of what the browser sent.
+var vardesOwn = []string{provider.ReasonInternal, provider.ReasonStoreUnavailable, provider.ReasonOutcomeUnknown}
+
 // auditPage is how many audit events one read returns.
 const auditPage = 2000
 
@@ -271,6 +275,15 @@ func (t *tally) counts(ev *store.AuditEvent) bool {
 		// (its store, or the node) is that component's failure, never
 		// the eID's.
 		return ev.Type == eventAuthentication && ev.Result == store.ResultFailure && slices.Contains(t.components, fault)
+	}
+	if c := ev.Details[provider.DetailCeremony]; c != "" {
+		// Varde's passkey provider's own record of a ceremony that
+		// failed: someone was kept out only by an error of Varde's on a
+		// ceremony begun for a login attempt, which the event names. A
+		// response that does not verify, anyone who begins a ceremony
+		// can send; one to a ceremony not found, anyone at all.
+		return c == provider.CeremonyFound && ev.Type == eventAuthentication && ev.Result == store.ResultFailure &&
+			slices.Contains(t.components, ev.Provider) && slices.Contains(vardesOwn, ev.Reason)
 	}
 	if ev.Details["method"] == provider.MethodUpstream {
 		// The eID's own record of a failure the broker records again

@@ -202,10 +202,6 @@ func TestRelapseStoredWhenTimelineSaysSoAlready(t *testing.T) {
 // or a good result whose session may be stored (outcome_unknown with
 // the session that may exist), does not count.
 func TestStoreUnavailableCountsAsInternal(t *testing.T) {
-	ctx := context.Background()
-	db := openDB(t)
-	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
-	s := &status.Service{Store: db, Now: func() time.Time { return base.Add(time.Hour) }}
 	failures := []struct {
 		reason string
 		stored string // broker.DetailStored
@@ -216,12 +212,30 @@ func TestStoreUnavailableCountsAsInternal(t *testing.T) {
 		{provider.ReasonNodeError, ""},
 		{broker.ReasonOutcomeUnknown, "unknown"},
 	}
+	var evs []*store.AuditEvent
 	for i, f := range failures {
-		e := &store.AuditEvent{Time: base.Add(time.Duration(i+1) * time.Minute), Type: broker.EventAuthentication, Result: store.ResultFailure,
-			Reason: f.reason, Provider: "passkey", Details: map[string]string{broker.DetailAttempt: fmt.Sprint("a", i), broker.DetailBrowser: fmt.Sprint("b", i)}}
+		e := &store.AuditEvent{Reason: f.reason, Details: map[string]string{broker.DetailAttempt: fmt.Sprint("a", i), broker.DetailBrowser: fmt.Sprint("b", i)}}
 		if f.stored != "" {
 			e.Details[broker.DetailStored] = f.stored
 		}
+		evs = append(evs, e)
+	}
+	if got, want := passkeyFailures(t, evs), (status.Affected{People: 3, FailedAttempts: 3}); got != want {
+		t.Errorf("affected = %+v, want %+v", got, want)
+	}
+}
+
+// passkeyFailures records evs as failed logins through the passkey
+// provider, a minute apart, and counts them over the hour that holds
+// them.
+func passkeyFailures(t *testing.T, evs []*store.AuditEvent) status.Affected {
+	t.Helper()
+	ctx := context.Background()
+	db := openDB(t)
+	base := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	s := &status.Service{Store: db, Now: func() time.Time { return base.Add(time.Hour) }}
+	for i, e := range evs {
+		e.Time, e.Type, e.Result, e.Provider = base.Add(time.Duration(i+1)*time.Minute), broker.EventAuthentication, store.ResultFailure, "passkey"
 		if err := db.AppendAudit(ctx, e); err != nil {
 			t.Fatal(err)
 		}
@@ -230,9 +244,7 @@ func TestStoreUnavailableCountsAsInternal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (status.Affected{People: 3, FailedAttempts: 3}); got != want {
-		t.Errorf("affected = %+v, want %+v", got, want)
-	}
+	return got
 }
 
 // TestVardeFailureAtUpstreamCountsAgainstComponent: a login through an
@@ -292,5 +304,42 @@ func TestVardeFailureAtUpstreamCountsAgainstComponent(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("affected by %s = %+v, want %+v", tc.component, got, tc.want)
 		}
+	}
+}
+
+// TestPasskeyFailureCountsOneAttemptAndNoJunk: Varde's passkey provider's
+// own record of a failed login counts, as a person, the login attempt
+// its ceremony was begun for (its retries are one person, several
+// failed attempts), and only when it failed on Varde's side (internal,
+// store_unavailable, outcome_unknown): a response that does not verify
+// (bad input, a replay, an unknown passkey) anyone who begins a
+// ceremony can send, and one to a ceremony not found (made up, used
+// already) anyone at all, so neither counts.
+func TestPasskeyFailureCountsOneAttemptAndNoJunk(t *testing.T) {
+	failures := []struct {
+		reason, ceremony, attempt, browser string
+	}{
+		{provider.ReasonInternal, provider.CeremonyFound, "a1", "b1"},
+		{provider.ReasonStoreUnavailable, provider.CeremonyFound, "a1", "b1"}, // the same attempt, again
+		{provider.ReasonOutcomeUnknown, provider.CeremonyFound, "a2", "b2"},
+		{"bad_input", provider.CeremonyFound, "a3", "b3"},
+		{"unknown_credential", provider.CeremonyFound, "a4", "b4"},
+		{"replay", provider.CeremonyUnknown, "", ""},
+		{provider.ReasonStoreUnavailable, provider.CeremonyUnknown, "", ""},
+		{provider.ReasonInternal, provider.CeremonyUnknown, "", "b5"},
+	}
+	var evs []*store.AuditEvent
+	for _, f := range failures {
+		d := map[string]string{"method": "passkey", provider.DetailCeremony: f.ceremony}
+		if f.attempt != "" {
+			d[broker.DetailAttempt] = f.attempt
+		}
+		if f.browser != "" {
+			d[broker.DetailBrowser] = f.browser
+		}
+		evs = append(evs, &store.AuditEvent{Reason: f.reason, Details: d})
+	}
+	if got, want := passkeyFailures(t, evs), (status.Affected{People: 2, FailedAttempts: 3}); got != want {
+		t.Errorf("affected = %+v, want %+v", got, want)
 	}
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // ErrBadPeriod is returned for a report period that is empty or reversed.
-var ErrBadPeriod = errors.New("status: the report period must end after it starts")
+var ErrBadPeriod = errors.New("the report period must end after it starts")
 
 // Reports kept in memory and computed at once (see Report).
 const (

@@ -175,24 +175,31 @@ func PublicState(h health.State) State {
 	return Unknown
 }
 
-// severity orders public states for "the worst of".
 // overallOf is what component comps[i] adds to the overall state: its
-// own state, except that a node down while another node is operational
-// is degraded overall. Logins go on through the nodes that serve, and the
-// page says so; the node's own row still reads down.
+// own state, except that one down while another of its kind works is
+// degraded overall. A node down while another node is operational:
+// logins go on through the nodes that serve. A way to log in (a
+// provider) down while another is operational or degraded: people log
+// in another way, and the page names the ones that are down. The
+// component's own row still reads down; the store down, or every way to
+// log in, leaves nobody able to log in, and the overall state down.
 func overallOf(comps []Component, i int) State {
 	st := comps[i].State
-	if comps[i].Kind != KindNode || st.severity() <= Degraded.severity() {
+	if st.severity() <= Degraded.severity() {
 		return st
 	}
 	for _, c := range comps {
-		if c.Kind == KindNode && c.State == Operational {
+		switch {
+		case c.Kind != comps[i].Kind:
+		case c.Kind == KindNode && c.State == Operational,
+			c.Kind == KindProvider && (c.State == Operational || c.State == Degraded):
 			return Degraded
 		}
 	}
 	return st
 }
 
+// severity orders public states for "the worst of".
 func (st State) severity() int {
 	switch st {
 	case Operational:
@@ -289,6 +296,10 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}
+	owed, err := s.owedBeforeWindow(ctx, now, incs)
+	if err != nil {
+		return nil, err
+	}
 	// Incidents resolved before the window have left the page; the
 	// last to leave did so HistoryDays after its resolution.
 	last, err := s.Store.LastResolvedBy(ctx, now.Add(-recentWindow))
@@ -321,7 +332,7 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	}
 	sum.Components, sum.History = comps, hist
 	sum.Open, sum.Recent = []Incident{}, []Incident{}
-	for _, in := range incs {
+	for _, in := range slices.Concat(incs, owed) {
 		pub := s.publish(in, now)
 		if in.ResolvedAt.IsZero() {
 			sum.Open = append(sum.Open, pub)
@@ -344,6 +355,26 @@ func (s *Service) summarize(ctx context.Context) (*Summary, error) {
 	slices.SortStableFunc(sum.RecentMaintenance, func(a, b Maintenance) int { return b.End.Compare(a.End) })
 	slices.SortStableFunc(sum.CancelledMaintenance, func(a, b Maintenance) int { return b.CancelledAt.Compare(a.CancelledAt) })
 	return sum, nil
+}
+
+// MaxOwedKept bounds the incidents resolved before the page's 90 days
+// that stay on it because their root-cause analysis is still owed: the
+// newest MaxOwedKept of them. Each is overdue, so the page, the API and
+// varde_status_rcas_overdue show at least this many until operators
+// publish some, and then the older ones come back in turn.
+const MaxOwedKept = 100
+
+// owedBeforeWindow returns the incidents resolved before the page's 90
+// days whose root-cause analysis is not published (at most MaxOwedKept,
+// newest first), leaving out those already in recent: a report owed
+// stays on the page until it is published.
+func (s *Service) owedBeforeWindow(ctx context.Context, now time.Time, recent []*store.Incident) ([]*store.Incident, error) {
+	owed, err := s.Store.ListIncidents(ctx, store.IncidentQuery{RCAOwed: true, Limit: MaxOwedKept + len(recent)})
+	if err != nil {
+		return nil, fmt.Errorf("list incidents owing an RCA: %w", err)
+	}
+	owed = slices.DeleteFunc(owed, func(in *store.Incident) bool { return !in.ResolvedAt.Before(now.Add(-recentWindow)) })
+	return owed[:min(len(owed), MaxOwedKept)], nil
 }
 
 // components lists every component with its public state: the monitor's

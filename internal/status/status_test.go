@@ -878,7 +878,8 @@ func TestReportKeepsARemovedComponentsIncidents(t *testing.T) {
 }
 
 // TestSummaryAgedOut: the summary says when the last incident left the
-// page: HistoryDays after the latest resolution before its window.
+// page: HistoryDays after the latest resolution before its window (of
+// incidents whose root-cause analysis is published: one owed stays).
 func TestSummaryAgedOut(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
@@ -892,6 +893,7 @@ func TestSummaryAgedOut(t *testing.T) {
 			t.Fatal(err)
 		}
 		in.RecoveredAt, in.ResolvedAt = resolved.Add(-time.Minute), resolved
+		in.RCA, in.RCAPublishedAt = "A certificate expired.", resolved.Add(time.Hour)
 		if err := h.db.UpdateIncident(ctx, in); err != nil {
 			t.Fatal(err)
 		}
@@ -902,5 +904,67 @@ func TestSummaryAgedOut(t *testing.T) {
 	}
 	if want := days(95).AddDate(0, 0, status.HistoryDays); !sum.AgedOut.Equal(want) || len(sum.Recent) != 1 {
 		t.Errorf("aged out %v with %d recent, want %v with 1", sum.AgedOut, len(sum.Recent), want)
+	}
+}
+
+// TestOverallGradesWhoCanLogIn: a way to log in that is down while
+// another works makes the overall state degraded (people log in another
+// way), not down; with no way to log in left, or the store down (nobody
+// can log in), it is down.
+func TestOverallGradesWhoCanLogIn(t *testing.T) {
+	ctx := context.Background()
+	clk := &clock{t: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)}
+	db := openDB(t)
+	mon, err := health.NewMonitor(health.Options{Node: "n1", Store: db, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := map[string]*atomic.Bool{}
+	for _, c := range []string{"store", status.NodePrefix + "n1", "bankid", "minid"} {
+		failing[c] = &atomic.Bool{}
+		if err := mon.Add(c, health.PingProber(func(context.Context) error {
+			if failing[c].Load() {
+				return &health.ProbeError{Reason: health.FailureConnect, Err: errors.New("connection refused")}
+			}
+			return nil
+		})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := &status.Service{Store: db, Monitor: mon, Node: "n1", Now: clk.Now, Components: []status.Info{
+		{ID: "bankid", Kind: status.KindProvider, Name: map[string]string{"en": "Demo BankID"}},
+		{ID: "minid", Kind: status.KindProvider, Name: map[string]string{"en": "MinID"}},
+	}}
+	overall := func(down ...string) status.State {
+		t.Helper()
+		for c, f := range failing {
+			f.Store(slices.Contains(down, c))
+		}
+		for range 10 {
+			clk.Add(5 * time.Second)
+			if err := mon.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clk.Add(time.Minute) // past the summary the node shares
+		sum, err := svc.Summary(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum.Overall
+	}
+	for _, tt := range []struct {
+		down []string
+		want status.State
+	}{
+		{nil, status.Operational},
+		{[]string{"bankid"}, status.Degraded},
+		{[]string{"bankid", "minid"}, status.Down},
+		{[]string{"store"}, status.Down},
+		{[]string{"store", "bankid"}, status.Down},
+	} {
+		if got := overall(tt.down...); got != tt.want {
+			t.Errorf("with %v down: overall %s, want %s", tt.down, got, tt.want)
+		}
 	}
 }

@@ -39,7 +39,9 @@ type countingStore struct {
 	// them until closed.
 	incidents     atomic.Int32
 	holdIncidents chan struct{}
-	// allHistory counts the reads of incidents with no start.
+	// allHistory counts the reads of incidents with no start and no
+	// bound on how many (the open ones and the newest owing an RCA are
+	// bounded).
 	allHistory atomic.Int32
 }
 
@@ -58,7 +60,7 @@ func (c *countingStore) ListAuditRange(ctx context.Context, q store.AuditQuery) 
 }
 
 func (c *countingStore) ListIncidents(ctx context.Context, q store.IncidentQuery) ([]*store.Incident, error) {
-	if q.Since.IsZero() && !q.Open {
+	if q.Since.IsZero() && !q.Open && !(q.RCAOwed && q.Limit > 0) {
 		c.allHistory.Add(1)
 	}
 	if !q.Since.IsZero() && !q.Until.IsZero() {

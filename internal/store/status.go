@@ -49,6 +49,9 @@ type IncidentQuery struct {
 	Component string
 	// Open selects only incidents that are not resolved.
 	Open bool
+	// RCAOwed selects only resolved incidents whose root-cause analysis
+	// is not published.
+	RCAOwed bool
 	// Since and Until select incidents that overlap [Since, Until): an
 	// incident overlaps if it started before Until and is open or was
 	// resolved at or after Since. A zero bound is no bound.

@@ -236,7 +236,12 @@
 // signature verified but which cannot be trusted (cloned_authenticator,
 // backup_eligibility_changed: a copy of it may be in other hands) is
 // recorded as its person's, with the passkey in Details["credential"],
-// so that the person sees it in their recent activity.
+// so that the person sees it in their recent activity. A failed login
+// finish says in Details["ceremony"] (provider.DetailCeremony) whether
+// its ceremony was found; one found names, through the Finisher
+// (provider.Tracer, the broker), the login attempt it was begun for and
+// the browser, so that the status page counts the people an outage
+// kept out once each, and nothing for what anyone can send.
 //
 // A change to the account, made or refused (passkey_added,
 // passkey_removed, passkey_renamed, recovery_codes_regenerated, logged_out_elsewhere

@@ -157,7 +157,15 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		// the refused login on their account page (ADR 12) and operators
 		// see whose passkey it was.
 		ev := &store.AuditEvent{Type: "authentication", Result: store.ResultFailure, Reason: reason,
-			Details: map[string]string{"method": "passkey"}}
+			Details: map[string]string{"method": "passkey", provider.DetailCeremony: provider.CeremonyUnknown}}
+		// Named by its attempt and browser, the failure counts one
+		// person however often they retry (package status).
+		if attempt, found := passkey.AttemptOf(err); found {
+			ev.Details[provider.DetailCeremony] = provider.CeremonyFound
+			if t, ok := p.Finisher.(provider.Tracer); ok {
+				ev.Details = t.Trace(r, attempt, ev.Details)
+			}
+		}
 		var ce *passkey.CredentialError
 		if errors.As(err, &ce) {
 			ev.PersonID = ce.PersonID

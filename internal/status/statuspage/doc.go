@@ -45,7 +45,12 @@
 // (degraded ones too), if the service offers them, or that there is
 // none and to try again later. It is said on the pages only, from the
 // states in the same Summary; the feed's entry text stays the
-// incident's own, so it changes only with it.
+// incident's own, so it changes only with it. The banner, when the
+// overall state is degraded while ways to log in are down (another
+// works, ADR 67), says that logging in works but not with those, and
+// names them. The list of past incidents says when it also holds
+// incidents resolved before its 90 days, kept while their root-cause
+// analysis is overdue.
 //
 // The JSON API is public data: it answers with CORS
 // "Access-Control-Allow-Origin: *" and "Cache-Control: public,

@@ -101,3 +101,34 @@ func TestMaintenanceSaysWhatToDoMeanwhile(t *testing.T) {
 		t.Errorf("the Danish page gives %q %d times, want twice (the incident and the maintenance)", want, strings.Count(body, want))
 	}
 }
+
+// TestBannerSaysLoggingInWorks: while ways to log in are down and
+// another works (the summary's overall state is degraded), the banner
+// says that logging in works and names those that do not, in the
+// reader's language, with the degraded shape beside it; while nobody
+// can log in (overall down) it says that parts are not working.
+func TestBannerSaysLoggingInWorks(t *testing.T) {
+	src := fixture()
+	src.summary.Overall = status.Degraded
+	for i, c := range src.summary.Components {
+		if c.ID == "provider:minid" {
+			src.summary.Components[i].State = status.Down
+		}
+	}
+	srv := server(t, src)
+	for lang, want := range map[string]string{
+		"en": "Logging in works, but not with BankID or MinID. Choose another way to log in.",
+		"nb": "Innlogging virker, men ikke med BankID eller MinID. Velg en annen måte å logge inn på.",
+		"da": "Login virker, men ikke med BankID eller MinID. Vælg en anden måde at logge ind på.",
+	} {
+		body := get(t, srv.URL+"/status?lang="+lang).body
+		banner := regexp.MustCompile(`<p class="banner st-degraded"><span class="icon" aria-hidden="true">▲</span> <strong>([^<]*)</strong></p>`).FindStringSubmatch(body)
+		if banner == nil || banner[1] != want {
+			t.Errorf("%s: banner %q, want %q, marked degraded", lang, banner, want)
+		}
+	}
+	src.summary.Overall = status.Down
+	if body := get(t, srv.URL+"/status?lang=en").body; !strings.Contains(body, "<strong>Some parts are not working</strong>") {
+		t.Error("with overall down, the banner does not say that parts are not working")
+	}
+}

@@ -1138,3 +1138,32 @@ func TestCancelledMaintenanceNeverOngoing(t *testing.T) {
 		}
 	}
 }
+
+// TestPageSaysWhyAnOldIncidentIsListed: an incident resolved before the
+// 90 days stays listed while its root-cause analysis is owed, and the
+// page says why, in each language; without one it says nothing more.
+func TestPageSaysWhyAnOldIncidentIsListed(t *testing.T) {
+	src := fixture()
+	srv := server(t, src)
+	want := map[string]string{
+		"en": "Older incidents are listed too while their root-cause analysis is overdue.",
+		"nb": "Eldre hendelser står også her så lenge årsaksanalysen deres er forsinket.",
+		"da": "Ældre hændelser står også her, så længe deres årsagsanalyse er forsinket.",
+	}
+	for lang, w := range want {
+		if body := get(t, srv.URL+"/status?lang="+lang).body; strings.Contains(body, w) {
+			t.Errorf("%s: the page says %q with no old incident listed", lang, w)
+		}
+	}
+	resolved := now.AddDate(0, 0, -200)
+	src.summary.Recent = append(src.summary.Recent, status.Incident{
+		ID: "inc-old", Title: map[string]string{"en": "BankID was down"}, Component: "provider:bankid", Components: []string{"provider:bankid"},
+		Severity: "down", Status: "resolved", StartedAt: resolved.Add(-time.Hour), RecoveredAt: ptr(resolved.Add(-time.Minute)),
+		ResolvedAt: ptr(resolved), RCADueAt: ptr(resolved.Add(status.RCADeadline)), RCAOverdue: true,
+	})
+	for lang, w := range want {
+		if body := get(t, srv.URL+"/status?lang="+lang).body; !strings.Contains(body, w) {
+			t.Errorf("%s: the page lacks %q", lang, w)
+		}
+	}
+}

@@ -127,6 +127,9 @@ type homeView struct {
 	Open        []incidentView
 	Maintenance []maintenanceView
 	Recent      []incidentView
+	// OlderOwed is set when Recent holds an incident resolved before the
+	// 90 days, listed because its root-cause analysis is owed.
+	OlderOwed bool
 	// Done is the maintenance completed in the last 90 days.
 	Done []maintenanceView
 	// Cancelled is the maintenance cancelled whose announced end is less
@@ -265,6 +268,9 @@ func (v *viewer) homePage(s *status.Summary, ll []langLink) pageData {
 		if !open[inc.ID] {
 			h.Recent = append(h.Recent, v.incident(&inc))
 		}
+		if inc.ResolvedAt != nil && inc.ResolvedAt.Before(v.now.AddDate(0, 0, -status.HistoryDays)) {
+			h.OlderOwed = true
+		}
 	}
 	for _, m := range s.Maintenance {
 		if (m.Status == "scheduled" || m.Status == "in_progress") && m.End.After(v.now) {
@@ -289,9 +295,25 @@ func (v *viewer) incidentPage(s *status.Summary, inc *status.Incident, ll []lang
 	return d
 }
 
+// overall is the banner: the overall state, and, when it is degraded
+// while ways to log in are down (the service found another that works),
+// that logging in works but not with those, so a person reads at once
+// that they can get in and how.
 func (v *viewer) overall(st status.State) stateView {
 	sv := v.state(st)
 	sv.Text = v.t("status.overall." + stateKey(st))
+	if st != status.Degraded {
+		return sv
+	}
+	var down []string
+	for _, c := range v.comps {
+		if c.Kind == status.KindProvider && c.State == status.Down {
+			down = append(down, localized(c.Name, v.lang, c.ID))
+		}
+	}
+	if len(down) > 0 {
+		sv.Text = v.tf("status.overall.logins", v.either(down))
+	}
 	return sv
 }
 

@@ -183,6 +183,9 @@ func (db *DB) ListIncidents(ctx context.Context, q store.IncidentQuery) ([]*stor
 	if q.Open {
 		conds = append(conds, "resolved_at = 0")
 	}
+	if q.RCAOwed {
+		conds = append(conds, "resolved_at > 0 AND rca_published_at = 0")
+	}
 	if !q.Since.IsZero() {
 		conds = append(conds, "(resolved_at = 0 OR resolved_at >= ?)")
 		args = append(args, micros(q.Since))

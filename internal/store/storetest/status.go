@@ -245,6 +245,9 @@ func testIncidentList(t *testing.T, s store.Store) {
 	resolve := map[*store.Incident]time.Time{a: h(-8), b: h(-4).In(z.la), e: h(-2.5)}
 	for in, at := range resolve {
 		in.ResolvedAt = at
+		if in == a {
+			in.RCA, in.RCAPublishedAt = "root cause", h(-7)
+		}
 		wantErr(t, "UpdateIncident", s.UpdateIncident(ctx, in), nil)
 	}
 	for _, in := range []*store.Incident{c, d} {
@@ -274,6 +277,8 @@ func testIncidentList(t *testing.T, s store.Store) {
 		{"future window holds the open ones", store.IncidentQuery{Since: h(1), Until: h(2)}, is{d, c}},
 		{"limit keeps the newest", store.IncidentQuery{Limit: 2}, is{d, c}},
 		{"every filter", store.IncidentQuery{Component: "bankid", Since: h(-9), Until: h(-1.5), Limit: 1}, is{c}},
+		{"rca owed: resolved, none published", store.IncidentQuery{RCAOwed: true}, is{e, b}},
+		{"rca owed, limited", store.IncidentQuery{RCAOwed: true, Limit: 1}, is{e}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
