@@ -115,6 +115,7 @@ type resOptions struct {
 	typing          time.Duration
 	slowProbe       time.Duration
 	probeInterval   time.Duration
+	probeTimeout    time.Duration
 	failuresToDown  int
 	keep            bool
 	logLevel        string
@@ -156,7 +157,8 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 	fs.DurationVar(&o.think, "think", 100*time.Millisecond, "pause of each virtual person between logins, on average: from half to one and a half times, so that people do not keep in step")
 	fs.DurationVar(&o.typing, "typing", 200*time.Millisecond, "pause of each person on the eID's login page before submitting it (not counted in latency)")
 	fs.DurationVar(&o.slowProbe, "slow-probe", 250*time.Millisecond, "the node's health.slow_probe: a slower probe counts towards degraded")
-	fs.DurationVar(&o.probeInterval, "probe-interval", 500*time.Millisecond, "the node's health.interval (and probe_timeout)")
+	fs.DurationVar(&o.probeInterval, "probe-interval", time.Second, "the node's health.interval")
+	fs.DurationVar(&o.probeTimeout, "probe-timeout", time.Second, "the node's health.probe_timeout: at most --probe-interval and over --slow-probe; a probe of the slow MinID waits for three responses, so leave margin over three times --slow-delay")
 	fs.IntVar(&o.failuresToDown, "failures-to-down", 3, "the node's health.failures_to_down and successes_to_up")
 	fs.BoolVar(&o.nodes, "nodes", false, "kill and restart a Varde node of two, over PostgreSQL (--postgres), instead of an eID")
 	fs.StringVar(&o.postgres, "postgres", "", "with --nodes: DSN of the PostgreSQL database the nodes share, empty or used by an earlier --nodes run (required)")
@@ -194,6 +196,8 @@ func parseResilienceFlags(args []string, stderr io.Writer) (*resOptions, error) 
 		return nil, errors.New("resilience: --slow-probe must be positive")
 	case o.probeInterval < 50*time.Millisecond:
 		return nil, errors.New("resilience: --probe-interval must be at least 50ms")
+	case o.probeTimeout > o.probeInterval || o.probeTimeout <= o.slowProbe:
+		return nil, fmt.Errorf("resilience: --probe-timeout must be over --slow-probe (%v) and at most --probe-interval (%v)", o.slowProbe, o.probeInterval)
 	case o.failuresToDown < 1:
 		return nil, errors.New("resilience: --failures-to-down must be at least 1")
 	case o.readyzInterval < 50*time.Millisecond || o.readyzInterval > 10*time.Second:
@@ -224,7 +228,7 @@ func resilience(ctx context.Context, args []string, stdout, stderr io.Writer) er
 
 // The flags that belong to one run only: the eIDs' and the nodes'.
 var (
-	eidOnlyFlags   = []string{"bankid-only-users", "needs-high-users", "slow", "slow-delay", "typing", "slow-probe", "probe-interval", "failures-to-down"}
+	eidOnlyFlags   = []string{"bankid-only-users", "needs-high-users", "slow", "slow-delay", "typing", "slow-probe", "probe-interval", "probe-timeout", "failures-to-down"}
 	nodesOnlyFlags = []string{"postgres", "readyz-interval", "kill-primary", "gently"}
 )
 
@@ -277,6 +281,7 @@ type resReport struct {
 	Machine benchMachine `json:"machine"`
 	Config  struct {
 		ProbeInterval  string `json:"probe_interval"`
+		ProbeTimeout   string `json:"probe_timeout"`
 		FailuresToDown int    `json:"failures_to_down"`
 		SlowDelay      string `json:"slow_delay"`
 		Users          int    `json:"users"`
@@ -713,17 +718,14 @@ func (r *resRun) setup(ctx context.Context) error {
 		clients = append(clients, client)
 	}
 	cfg := map[string]any{
-		"version": 1,
-		"issuer":  r.issuer,
-		"listen":  fmt.Sprintf("127.0.0.1:%d", port),
-		"node":    "resilience",
-		"store":   map[string]any{"driver": "sqlite", "dsn": filepath.Join(r.dir, "varde.db")},
-		"keys":    map[string]any{"signing_key_file": nodeKeyFile, "subject_salt_file": saltFile},
-		"log":     map[string]any{"level": o.logLevel, "format": "text"},
-		"health": map[string]any{
-			"interval": o.probeInterval.String(), "probe_timeout": o.probeInterval.String(), "slow_probe": o.slowProbe.String(),
-			"failures_to_down": o.failuresToDown, "successes_to_up": o.failuresToDown,
-		},
+		"version":   1,
+		"issuer":    r.issuer,
+		"listen":    fmt.Sprintf("127.0.0.1:%d", port),
+		"node":      "resilience",
+		"store":     map[string]any{"driver": "sqlite", "dsn": filepath.Join(r.dir, "varde.db")},
+		"keys":      map[string]any{"signing_key_file": nodeKeyFile, "subject_salt_file": saltFile},
+		"log":       map[string]any{"level": o.logLevel, "format": "text"},
+		"health":    resHealthConfig(o),
 		"clients":   clients,
 		"upstreams": ups,
 	}
@@ -818,6 +820,14 @@ func choices(page string) (offered, unavailable []string) {
 	return offered, unavailable
 }
 
+// resHealthConfig is the node's health section.
+func resHealthConfig(o *resOptions) map[string]any {
+	return map[string]any{
+		"interval": o.probeInterval.String(), "probe_timeout": o.probeTimeout.String(), "slow_probe": o.slowProbe.String(),
+		"failures_to_down": o.failuresToDown, "successes_to_up": o.failuresToDown,
+	}
+}
+
 // drive runs the phases with the virtual people and the watcher.
 func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 	o := r.o
@@ -826,7 +836,7 @@ func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 	fmt.Fprintf(stdout, "node:    %s (process %d); Demo BankID %s (process %d); Demo MinID %s (process %d)\n",
 		r.issuer, r.node.cmd.Process.Pid, r.bank.ready.Issuer, r.bank.cmd.Process.Pid, r.min.ready.Issuer, r.min.cmd.Process.Pid)
 	fmt.Fprintf(stdout, "health:  probe every %v (timeout %v, slow over %v), down after %d failures, up after %d successes\n",
-		o.probeInterval, o.probeInterval, o.slowProbe, o.failuresToDown, o.failuresToDown)
+		o.probeInterval, o.probeTimeout, o.slowProbe, o.failuresToDown, o.failuresToDown)
 	fmt.Fprintf(stdout, "people:  %d at the either client, %d at the bankid-only client, %d at the needs-high client; %v on the eID's page, %v between logins on average (%v to %v)\n\n",
 		o.users, o.onlyUsers, o.highUsers, o.typing, o.think, o.think/2, o.think*3/2)
 
@@ -1343,6 +1353,7 @@ func (r *resRun) summarise(completed bool) *resReport {
 	o := r.o
 	rep := &resReport{Command: o.command, Machine: machine(), Logins: len(r.logins), SubsStable: true}
 	rep.Config.ProbeInterval, rep.Config.FailuresToDown, rep.Config.SlowDelay = o.probeInterval.String(), o.failuresToDown, o.slowDelay.String()
+	rep.Config.ProbeTimeout = o.probeTimeout.String()
 	rep.Config.Users, rep.Config.OnlyUsers, rep.Config.HighUsers = o.users, o.onlyUsers, o.highUsers
 	high := r.newHighCheck()
 	problem := func(format string, args ...any) { rep.Problems = append(rep.Problems, fmt.Sprintf(format, args...)) }

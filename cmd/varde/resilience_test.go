@@ -76,7 +76,7 @@ func TestResilience(t *testing.T) {
 			t.Errorf("no logins in %s", want)
 		}
 	}
-	// Detection: three failed probes 500 ms apart, so between 1 s and a
+	// Detection: three failed probes 1 s apart, so between 2 s and a
 	// few seconds on a loaded machine; never before the kill.
 	if rep.DetectPageS < 0.5 || rep.DetectPageS > 8 || rep.DetectMetricS < 0.5 {
 		t.Errorf("detection: page %.2fs, metrics %.2fs", rep.DetectPageS, rep.DetectMetricS)
@@ -206,6 +206,10 @@ func TestResilienceFlags(t *testing.T) {
 		{[]string{"--before", "5m", "--killed", "6m"}, "must not exceed"},
 		{[]string{"--slow-delay", "10s"}, "--slow-delay"},
 		{[]string{"--probe-interval", "10ms"}, "--probe-interval"},
+		{[]string{"--probe-timeout", "2s"}, "at most --probe-interval (1s)"},
+		{[]string{"--probe-timeout", "250ms"}, "--probe-timeout must be over --slow-probe (250ms)"},
+		{[]string{"--probe-interval", "500ms", "--probe-timeout", "500ms"}, ""},
+		{[]string{"--nodes", "--postgres", "postgres://x/y", "--probe-timeout", "1s"}, "--probe-timeout not with --nodes"},
 		{[]string{"--failures-to-down", "0"}, "--failures-to-down"},
 		{[]string{"--think", "-1s"}, "must not be negative"},
 		{[]string{"extra"}, "unexpected argument"},
@@ -654,5 +658,38 @@ func TestNeedsHighChecks(t *testing.T) {
 		math.Abs(got.FirstDegradedS-want.FirstDegradedS) > 1e-9 || math.Abs(got.LastDegradedS-want.LastDegradedS) > 1e-9 ||
 		got.SentBack != want.SentBack || got.BothSameSub != want.BothSameSub {
 		t.Errorf("figures %+v, want %+v", got, want)
+	}
+}
+
+// TestResilienceProbesOutlastSlowMinID checks the node's probing with
+// the default flags against what a slow MinID costs a probe: three
+// responses (discovery, keys, token endpoint), each delayed by
+// --slow-delay. Such a probe must count as slow, so that MinID is
+// degraded and still offered, and must end well within the probe
+// timeout, so that a loaded machine does not make it a failure and
+// MinID down while BankID is dead.
+func TestResilienceProbesOutlastSlowMinID(t *testing.T) {
+	o, err := parseResilienceFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := resHealthConfig(o)
+	dur := func(key string) time.Duration {
+		d, err := time.ParseDuration(h[key].(string))
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		return d
+	}
+	slowMinID := 3 * o.slowDelay
+	interval, timeout, slow := dur("interval"), dur("probe_timeout"), dur("slow_probe")
+	if slow >= slowMinID {
+		t.Errorf("slow_probe %v: a probe of the slow MinID (%v) would not count as slow", slow, slowMinID)
+	}
+	if timeout < 2*slowMinID {
+		t.Errorf("probe_timeout %v leaves too little margin over a probe of the slow MinID (%v) on a loaded machine", timeout, slowMinID)
+	}
+	if timeout > interval || slow >= timeout {
+		t.Errorf("interval %v, probe_timeout %v, slow_probe %v: the node would refuse them", interval, timeout, slow)
 	}
 }

@@ -761,6 +761,13 @@ func startNode(t *testing.T) *node {
 // mount returns for the node's issuer URL added to its mux.
 func startNodeMounting(t *testing.T, mount func(issuer string) func(*http.ServeMux)) *node {
 	t.Helper()
+	return startNodeWith(t, mount, nil)
+}
+
+// startNodeWith starts a node as startNodeMounting does, with its
+// configuration changed by tune (if not nil) once loaded.
+func startNodeWith(t *testing.T, mount func(issuer string) func(*http.ServeMux), tune func(*config.Config)) *node {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -779,6 +786,9 @@ func startNodeMounting(t *testing.T, mount func(issuer string) func(*http.ServeM
 	// A help desk, so the error pages show it, and it is checked with them.
 	cfg.Support = config.Support{URL: "https://help.example.no/", Phone: "+47 800 12 345",
 		Hours: map[string]string{"nb": "Hverdager 08–16", "en": "Weekdays 08–16", "da": "Hverdage 08–16"}}
+	if tune != nil {
+		tune(cfg)
+	}
 	salt := make([]byte, 32)
 	_, _ = rand.Read(salt)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -65,7 +65,10 @@
 // not make a working provider down. The Monitor keeps counts over a
 // sliding window (Config.LoginWindow, default 2 min, in 12 slots),
 // timed by the monotonic clock: the wall clock set back or forward (by
-// NTP, say) neither drops failed logins early nor keeps them longer.
+// NTP, say) neither drops failed logins early nor keeps them longer, and
+// a Degraded verdict from logins lapses a whole window after its failed
+// logins began, by the same clock, not an hour later when the wall
+// clock was set back by an hour.
 //
 // A login the component answered for, naming an account, but that was
 // refused on what it said about that account (an upstream eID's signed

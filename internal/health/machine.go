@@ -50,6 +50,11 @@ type verdict struct {
 	reason string
 	// since is when the evidence began.
 	since time.Time
+	// line is where since falls on the login window's time line (see
+	// loginNano), for the login verdict: how long it has held is
+	// measured there, not by the wall clock, which may be set back or
+	// forward meanwhile.
+	line int64
 }
 
 // side names the evidence a verdict came from.
@@ -85,6 +90,10 @@ type machine struct {
 	// furthest any input has been from it (see loginNano).
 	base    time.Time
 	elapsed time.Duration
+	// apart measures how long after from to is: to.Sub(from), by the
+	// monotonic clock when both are time.Now's readings. Tests set a
+	// clock whose wall reading they can step.
+	apart func(from, to time.Time) time.Duration
 	// refused holds, for each account refused in the login window, the
 	// number of the slot its refusal was counted in (see refuse).
 	refused map[string]int64
@@ -105,6 +114,7 @@ func newMachine(cfg *Config) *machine {
 		window:  make([]mark, 0, cfg.ProbeWindow),
 		width:   int64(cfg.LoginWindow / loginSlots),
 		refused: map[string]int64{},
+		apart:   func(from, to time.Time) time.Duration { return to.Sub(from) },
 	}
 }
 
@@ -165,7 +175,7 @@ func (m *machine) seed(at, since time.Time, s State) (Transition, bool) {
 	for range min(n, cap(m.window)) {
 		m.window = append(m.window, mark{probeFailed, since})
 	}
-	m.probes = verdict{s, ReasonSeeded, since}
+	m.probes = verdict{state: s, reason: ReasonSeeded, since: since}
 	return m.combine(at, fromProbes)
 }
 
@@ -181,7 +191,7 @@ func (m *machine) seedLogins(at, since time.Time, s State) (Transition, bool) {
 		return Transition{}, false // this machine's own logins already judge it
 	}
 	m.count(m.loginNano(since)/m.width, nError)
-	m.logins = verdict{s, ReasonSeeded, since}
+	m.logins = verdict{s, ReasonSeeded, since, m.loginNano(since)}
 	return m.combine(at, fromLogins)
 }
 
@@ -193,7 +203,7 @@ func (m *machine) judgeProbes() verdict {
 		if p.state == Down {
 			return p
 		}
-		return verdict{Down, ReasonProbeFailures, m.failStart}
+		return verdict{state: Down, reason: ReasonProbeFailures, since: m.failStart}
 	case p.state == Down && m.succ < c.SuccessesToRecover:
 		return p // hysteresis: down until enough successes in a row
 	case p.state == Unknown && m.succ == 0:
@@ -224,17 +234,17 @@ func (m *machine) judgeProbes() verdict {
 	case degraded && p.state == Degraded:
 		return p
 	case degraded && p.state == Down:
-		return verdict{Degraded, ReasonProbesOK, m.succStart}
+		return verdict{state: Degraded, reason: ReasonProbesOK, since: m.succStart}
 	case degraded && failed > 0:
-		return verdict{Degraded, ReasonPartialFailures, oldestBad}
+		return verdict{state: Degraded, reason: ReasonPartialFailures, since: oldestBad}
 	case degraded:
-		return verdict{Degraded, ReasonSlow, oldestBad}
+		return verdict{state: Degraded, reason: ReasonSlow, since: oldestBad}
 	case p.state == Up:
 		return p
 	case p.state == Degraded:
-		return verdict{Up, ReasonProbesOK, m.fastStart}
+		return verdict{state: Up, reason: ReasonProbesOK, since: m.fastStart}
 	}
-	return verdict{Up, ReasonProbesOK, m.succStart}
+	return verdict{state: Up, reason: ReasonProbesOK, since: m.succStart}
 }
 
 // observe takes one real login's outcome at at.
@@ -258,7 +268,7 @@ func (m *machine) loginNano(at time.Time) int64 {
 	if m.base.IsZero() {
 		m.base = at
 	}
-	m.elapsed = max(m.elapsed, at.Sub(m.base))
+	m.elapsed = max(m.elapsed, m.apart(m.base, at))
 	return m.base.UnixNano() + int64(m.elapsed)
 }
 
@@ -310,7 +320,8 @@ func (m *machine) refresh(at time.Time) (Transition, bool) {
 // judgeLogins applies the login rules to the window ending at at.
 func (m *machine) judgeLogins(at time.Time) verdict {
 	c, l := m.cfg, m.logins
-	now := m.loginNano(at) / m.width
+	line := m.loginNano(at)
+	now := line / m.width
 	var (
 		total, failed, refused float64
 		oldest                 int64 = -1
@@ -334,22 +345,25 @@ func (m *machine) judgeLogins(at time.Time) verdict {
 		// that is no evidence it works. Down holds while its failed
 		// logins are in the window, then lapses to Degraded, where it is
 		// offered again; Degraded lapses only after a whole window in
-		// which no login failed.
+		// which no login failed, measured on the window's time line, so
+		// a wall clock set back does not hold it longer.
 		switch {
 		case l.state == Down && failed > 0:
 			return l
 		case l.state == Down:
-			return verdict{Degraded, ReasonLoginRetry, at}
-		case l.state == Degraded && (failed > 0 || at.Sub(l.since) < c.LoginWindow):
+			return verdict{Degraded, ReasonLoginRetry, at, line}
+		case l.state == Degraded && (failed > 0 || line-l.line < int64(c.LoginWindow)):
 			return l
 		case l.state == Unknown:
 			return l
 		}
-		return verdict{Unknown, ReasonLoginsOK, at} // the evidence expired
+		return verdict{Unknown, ReasonLoginsOK, at, line} // the evidence expired
 	}
 	var since time.Time
+	sinceLine := line
 	if oldest >= 0 {
-		since = time.Unix(0, oldest*m.width).In(at.Location())
+		sinceLine = oldest * m.width
+		since = time.Unix(0, sinceLine).In(at.Location())
 	}
 	// Mostly accounts refused: the upstream answers, and what it says
 	// of many people is refused, which points at its configuration.
@@ -363,18 +377,18 @@ func (m *machine) judgeLogins(at time.Time) verdict {
 		if l.state == Down {
 			return l
 		}
-		return verdict{Down, why, since}
+		return verdict{Down, why, since, sinceLine}
 	case l.state == Down && r >= c.LoginDegradedRatio:
 		return l
 	case r >= c.LoginDegradedRatio || (l.state.severity() >= Degraded.severity() && r >= c.LoginRecoveredRatio):
 		if l.state == Degraded {
 			return l
 		}
-		return verdict{Degraded, why, since}
+		return verdict{Degraded, why, since, sinceLine}
 	case l.state == Up:
 		return l
 	}
-	return verdict{Up, ReasonLoginsOK, at}
+	return verdict{Up, ReasonLoginsOK, at, line}
 }
 
 // combine recomputes the component's state after the evidence of side
@@ -402,7 +416,7 @@ func (m *machine) combine(at time.Time, changed side) (Transition, bool) {
 		v.since = at
 	}
 	t := Transition{From: m.cur.state, To: v.state, Reason: v.reason, At: at, Since: v.since}
-	m.cur = verdict{v.state, v.reason, at}
+	m.cur = verdict{state: v.state, reason: v.reason, since: at}
 	return t, true
 }
 

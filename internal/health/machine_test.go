@@ -396,3 +396,71 @@ func TestSeedLoginsDefersToOwnLogins(t *testing.T) {
 		t.Errorf("seeded with no evidence of its own: %s, %+v; want down, reason %s", fresh.cur.state, tr, ReasonSeeded)
 	}
 }
+
+// steppedClock is a wall clock that can be set back or forward, with a
+// monotonic clock beside it that only runs on, as time.Now's readings
+// carry one.
+type steppedClock struct {
+	wall time.Time
+	mono time.Duration
+	// monoAt is the monotonic reading of each wall reading handed out.
+	monoAt map[time.Time]time.Duration
+}
+
+func (c *steppedClock) now() time.Time {
+	c.monoAt[c.wall] = c.mono
+	return c.wall
+}
+
+// run lets d pass on both clocks.
+func (c *steppedClock) run(d time.Duration) { c.wall, c.mono = c.wall.Add(d), c.mono+d }
+
+// apart is machine.apart for readings of c: by its monotonic clock.
+func (c *steppedClock) apart(from, to time.Time) time.Duration { return c.monoAt[to] - c.monoAt[from] }
+
+// TestLoginVerdictLapsesDespiteWallClockStep: a Degraded verdict from
+// logins lapses a login window after its failed logins left it, by the
+// monotonic clock, however the wall clock is set meanwhile. Set back by
+// an hour, it must not hold Degraded an hour more; set forward, not
+// lapse early.
+func TestLoginVerdictLapsesDespiteWallClockStep(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		step time.Duration
+	}{
+		{"set back an hour", -time.Hour},
+		{"set forward an hour", time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			m := newMachine(&cfg)
+			c := &steppedClock{wall: t0, monoAt: map[time.Time]time.Duration{}}
+			m.apart = c.apart
+			for _, o := range []Outcome{Success, Success, Success, Success, Success, Success, Success, Error, Error, Error} {
+				m.observe(c.now(), o)
+			}
+			if m.cur.state != Degraded {
+				t.Fatalf("after 3 of 10 logins failed: %s", m.cur.state)
+			}
+			c.run(30 * time.Second)
+			c.wall = c.wall.Add(tc.step)
+			m.refresh(c.now())
+			if m.cur.state != Degraded {
+				t.Fatalf("30 s later, the wall clock stepped: %s, want degraded", m.cur.state)
+			}
+			// The failed logins are in the window for 2 min; once they
+			// have left it, a whole window after they began, the
+			// verdict lapses.
+			c.run(80 * time.Second)
+			m.refresh(c.now())
+			if m.cur.state != Degraded {
+				t.Fatalf("after 1m50s: %s, want degraded", m.cur.state)
+			}
+			c.run(20 * time.Second)
+			m.refresh(c.now())
+			if m.cur.state != Unknown {
+				t.Fatalf("after 2m10s: %s, want unknown (the evidence expired)", m.cur.state)
+			}
+		})
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,4 +160,103 @@ func FuzzIdentifierClaim(f *testing.F) {
 			t.Fatalf("accepted invalid identifier: %v", err)
 		}
 	})
+}
+
+// FuzzIDTokenClaims signs any claims with the upstream's key, so the
+// checks behind the signature are what is fuzzed: whatever the claims
+// hold (a claim null, a number where a string belongs, an object), a
+// token is accepted only when iss, aud, nonce, sub, exp, iat and acr are
+// there as the values the rules ask for and its identifier is valid. A
+// claim that is null or of another type is refused, never read as empty
+// and let through.
+func FuzzIDTokenClaims(f *testing.F) {
+	key := ecdsaKey(7)
+	set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: key.Public(), KeyID: "k1", Algorithm: "ES256", Use: "sig"}}}
+	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	c := &checker{
+		issuer: "https://up.example", clientID: "varde", algs: []jose.SignatureAlgorithm{jose.ES256},
+		maxLevel: assurance.Substantial, acrMap: map[string]assurance.Level{"sub": assurance.Substantial, "high": assurance.High},
+		claim: "pid", schemes: []string{"no:fnr"}, leeway: 30 * time.Second, maxAge: 5 * time.Minute,
+	}
+	good := fmt.Sprintf(`{"iss":%q,"aud":"varde","sub":"s","exp":%d,"iat":%d,"nonce":"n","acr":"high","pid":"17856000796"}`,
+		c.issuer, now.Add(time.Minute).Unix(), now.Unix())
+	f.Add([]byte(good))
+	for _, claim := range []string{"iss", "aud", "sub", "exp", "iat", "nonce", "acr", "pid"} {
+		for _, v := range []string{`null`, `0`, `{}`, `[]`, `""`} {
+			f.Add([]byte(strings.Replace(good, `{`, `{"`+claim+`":`+v+`,`, 1)))
+		}
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	keys := func(context.Context, bool) (jose.JSONWebKeySet, error) { return set, nil }
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		jws, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := jws.CompactSerialize()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, rej := c.check(context.Background(), raw, "n", now, keys)
+		if rej != nil {
+			if rej.reason == "" {
+				t.Fatal("refusal without a reason")
+			}
+			return
+		}
+		// Read the accepted claims apart from the checker, as the JSON
+		// types they must be; a duplicate name counts as its last value,
+		// as encoding/json reads it.
+		var cl struct {
+			Iss, Sub, Nonce, ACR *string
+			Aud                  any
+			Exp, Iat             *float64
+		}
+		if err := json.Unmarshal(payload, &cl); err != nil {
+			t.Fatalf("accepted claims that are not a JSON object of the expected types: %v", err)
+		}
+		switch {
+		case cl.Iss == nil || *cl.Iss != c.issuer:
+			t.Fatalf("accepted iss %v", cl.Iss)
+		case cl.Nonce == nil || *cl.Nonce != "n":
+			t.Fatalf("accepted nonce %v", cl.Nonce)
+		case cl.Sub == nil || *cl.Sub == "" || v.subject != *cl.Sub:
+			t.Fatalf("accepted sub %v as %q", cl.Sub, v.subject)
+		case cl.ACR == nil || c.acrMap[*cl.ACR] == 0:
+			t.Fatalf("accepted acr %v", cl.ACR)
+		case cl.Exp == nil || !now.Before(time.Unix(int64(*cl.Exp), 0).Add(c.leeway+time.Second)):
+			t.Fatalf("accepted exp %v", cl.Exp)
+		case cl.Iat == nil:
+			t.Fatal("accepted a token without iat")
+		case cl.Aud != "varde" && (len(toStrings(cl.Aud)) == 0 || slices.ContainsFunc(toStrings(cl.Aud), func(a string) bool { return a != "varde" })):
+			t.Fatalf("accepted aud %v", cl.Aud)
+		}
+		if v.level > c.maxLevel || v.level < assurance.Low {
+			t.Fatalf("level %s", v.level)
+		}
+		if err := identity.Validate(v.identifier.Scheme, v.identifier.Value); err != nil {
+			t.Fatalf("accepted identifier: %v", err)
+		}
+	})
+}
+
+// toStrings returns a decoded JSON list of strings as a slice, and nil
+// for anything else.
+func toStrings(v any) []string {
+	list, ok := v.([]any)
+	if !ok {
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			return nil
+		}
+		out = append(out, s)
+	}
+	return out
 }

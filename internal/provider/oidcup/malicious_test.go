@@ -120,6 +120,29 @@ func TestMaliciousIDTokens(t *testing.T) {
 		{name: "not a JWS", sign: func(*fakeUpstream, map[string]any) string { return "not-a-token" }, reason: ReasonMalformed},
 		{name: "encrypted shape", sign: func(*fakeUpstream, map[string]any) string { return "a.b.c.d.e" }, reason: ReasonMalformed},
 		{name: "exp of the wrong type", claims: func(c map[string]any) { c["exp"] = "tomorrow" }, reason: ReasonMalformed},
+		// A claim sent as null is refused as if missing or of the wrong
+		// type, never read as an empty string and let through.
+		{name: "iss null", claims: func(c map[string]any) { c["iss"] = nil }, reason: ReasonWrongIssuer},
+		{name: "aud null", claims: func(c map[string]any) { c["aud"] = nil }, reason: ReasonMalformed},
+		{name: "exp null", claims: func(c map[string]any) { c["exp"] = nil }, reason: ReasonExpired},
+		{name: "iat null", claims: func(c map[string]any) { c["iat"] = nil }, reason: ReasonBadIssuedAt},
+		{name: "nonce null", claims: func(c map[string]any) { c["nonce"] = nil }, reason: ReasonBadNonce, broker: provider.ReasonUnverifiedResponse},
+		{name: "sub null", claims: func(c map[string]any) { c["sub"] = nil }, reason: ReasonNoSubject},
+		{name: "sub as a number", claims: func(c map[string]any) { c["sub"] = 42 }, reason: ReasonMalformed},
+		{name: "acr null", claims: func(c map[string]any) { c["acr"] = nil }, reason: ReasonUnknownACR, broker: provider.ReasonAccountRefused},
+		{name: "identifier null", claims: func(c map[string]any) { c["pid"] = nil }, reason: ReasonNoIdentifier, broker: provider.ReasonAccountRefused},
+		{name: "identifier as true", claims: func(c map[string]any) { c["pid"] = true }, reason: ReasonInvalidIdentifier, broker: provider.ReasonAccountRefused},
+		{name: "identifier as a list", claims: func(c map[string]any) { c["pid"] = []string{f.fnr} }, reason: ReasonInvalidIdentifier, broker: provider.ReasonAccountRefused},
+		{name: "identifier as an empty object", claims: func(c map[string]any) { c["pid"] = map[string]any{} }, reason: ReasonNoIdentifier, broker: provider.ReasonAccountRefused},
+		{name: "identifier object with a null value", claims: func(c map[string]any) {
+			c["pid"] = map[string]any{"scheme": "no:fnr", "value": nil}
+		}, reason: ReasonNoIdentifier, broker: provider.ReasonAccountRefused},
+		{name: "identifier object with a number value", claims: func(c map[string]any) {
+			c["pid"] = map[string]any{"scheme": "no:fnr", "value": 17856000796}
+		}, reason: ReasonInvalidIdentifier, broker: provider.ReasonAccountRefused},
+		{name: "identifier object with a null scheme", claims: func(c map[string]any) {
+			c["pid"] = map[string]any{"scheme": nil, "value": f.fnr}
+		}, reason: ReasonInvalidIdentifier, broker: provider.ReasonAccountRefused},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f.with(func(f *fakeUpstream) { f.claims, f.sign = tc.claims, tc.sign })
