@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -518,9 +517,12 @@ type resRun struct {
 	// restart, end, and what the watcher saw.
 	marks     map[string]time.Time
 	minStates map[string]bool
-	// active counts the either client's logins under way, so that the
-	// kill waits for one (killWhenBusy).
-	active atomic.Int32
+	// flight counts the either client's logins under way, each from
+	// after its start is taken until before its end is, under flightMu,
+	// so that a kill marked while it is above zero falls inside one of
+	// them (killWhenBusy).
+	flightMu sync.Mutex
+	flight   int
 	// degradedCounted is the node's varde_logins_degraded_total at the
 	// end, -1 if it could not be read.
 	degradedCounted float64
@@ -876,8 +878,7 @@ func (r *resRun) drive(ctx context.Context, stdout io.Writer) *resReport {
 		return true
 	}
 	ok := step(o.before, "SIGKILL Demo BankID (process "+fmt.Sprint(r.bank.cmd.Process.Pid)+")", func() error {
-		r.killWhenBusy(ctx)
-		r.mark("kill", time.Now())
+		r.mark("kill", r.killWhenBusy(ctx))
 		r.bank.kill()
 		return nil
 	}) && step(o.killed, "Demo MinID slow ("+o.slowDelay.String()+" per response)", func() error {
@@ -1051,18 +1052,38 @@ func (r *resRun) watch(ctx context.Context, done <-chan struct{}) {
 	}
 }
 
-// killWhenBusy returns once a login of the either client is under way
-// (and has been for a moment, so that it began before the kill), or
-// after 10 s: people who pause alike, or a machine slow enough that
-// they spend the moment of the kill between logins, would otherwise
-// leave the kill with no login in flight to recover, and the run with
-// nothing to show about it.
-func (r *resRun) killWhenBusy(ctx context.Context) {
+// killWhenBusy returns the instant of the kill: one at which a login of
+// the either client is under way, or the instant 10 s have passed:
+// people who pause alike, or a machine slow enough that they spend the
+// moment of the kill between logins, would otherwise leave the kill with
+// no login in flight to recover, and the run with nothing to show about
+// it. The instant is taken under flightMu, so the login counted began
+// before it and ends after it, however slow the machine.
+func (r *resRun) killWhenBusy(ctx context.Context) time.Time {
 	deadline := time.Now().Add(10 * time.Second)
-	for r.active.Load() == 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+	for {
+		r.flightMu.Lock()
+		if r.flight > 0 || !time.Now().Before(deadline) || ctx.Err() != nil {
+			at := time.Now()
+			r.flightMu.Unlock()
+			return at
+		}
+		r.flightMu.Unlock()
 		time.Sleep(2 * time.Millisecond)
 	}
-	time.Sleep(10 * time.Millisecond)
+}
+
+// inFlight counts a login of the either client as under way until the
+// function it returns is called.
+func (r *resRun) inFlight() func() {
+	r.flightMu.Lock()
+	r.flight++
+	r.flightMu.Unlock()
+	return func() {
+		r.flightMu.Lock()
+		r.flight--
+		r.flightMu.Unlock()
+	}
 }
 
 // person is one virtual person at one client: log in, pause, repeat,
@@ -1077,10 +1098,6 @@ func (r *resRun) person(ctx context.Context, client, number string, stop <-chan 
 			return nil
 		}}}
 	again(ctx, stop, func() time.Duration { return spread(r.o.think) }, func() {
-		if client == resEither {
-			r.active.Add(1)
-			defer r.active.Add(-1)
-		}
 		l := b.login(ctx, r.rps[client], number, stop)
 		r.mu.Lock()
 		r.logins = append(r.logins, l)
@@ -1151,6 +1168,11 @@ func (b *resBrowser) get(ctx context.Context, u string) (*http.Response, string,
 func (b *resBrowser) login(ctx context.Context, rp *resRP, number string, stop <-chan struct{}) *resLogin {
 	l := &resLogin{client: rp.id, person: number, start: time.Now()}
 	defer func() { l.end = time.Now() }()
+	if rp.id == resEither {
+		// Deferred after the end's: the login stops counting as under
+		// way before its end is taken.
+		defer b.r.inFlight()()
+	}
 	fail := func(format string, args ...any) *resLogin {
 		l.err = fmt.Sprintf(format, args...)
 		return l

@@ -10,8 +10,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -691,5 +693,49 @@ func TestResilienceProbesOutlastSlowMinID(t *testing.T) {
 	}
 	if timeout > interval || slow >= timeout {
 		t.Errorf("interval %v, probe_timeout %v, slow_probe %v: the node would refuse them", interval, timeout, slow)
+	}
+}
+
+// TestKillFallsInsideALogin: the instant killWhenBusy gives for the kill
+// lies inside a login of the either client, however short its logins and
+// however slow the machine, so that a run never ends with no login in
+// flight at the kill for want of timing.
+func TestKillFallsInsideALogin(t *testing.T) {
+	for range 20 {
+		r := &resRun{}
+		type span struct{ start, end time.Time }
+		var (
+			mu    sync.Mutex
+			spans []span
+		)
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				// As login does: the start, under way, the end.
+				s := time.Now()
+				leave := r.inFlight()
+				runtime.Gosched()
+				leave()
+				e := time.Now()
+				mu.Lock()
+				spans = append(spans, span{s, e})
+				mu.Unlock()
+				runtime.Gosched()
+			}
+		}()
+		at := r.killWhenBusy(t.Context())
+		close(stop)
+		<-done
+		inside := slices.ContainsFunc(spans, func(s span) bool { return s.start.Before(at) && s.end.After(at) })
+		if !inside {
+			t.Fatalf("the kill at %v falls inside none of %d logins", at, len(spans))
+		}
 	}
 }
