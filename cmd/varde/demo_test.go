@@ -385,10 +385,18 @@ type browser struct {
 
 func (b *browser) do(step string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := browsertest.Do(b.ctx, actions...); err != nil {
+	// A step that hangs fails on its own, leaving the browser's time to
+	// say where it hung.
+	ctx, cancel := context.WithTimeout(b.ctx, stepLimit)
+	defer cancel()
+	if err := browsertest.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("%s: %v\n%s", step, err, b.where())
 	}
 }
+
+// stepLimit bounds one step of a walk through the pages: a few seconds
+// on a loaded machine, well inside the browser's three minutes.
+const stepLimit = time.Minute
 
 // where describes the page, for failure messages.
 func (b *browser) where() string {
