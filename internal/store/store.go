@@ -800,7 +800,8 @@ type Sweeper interface {
 	// had any (the tombstone a replayed code leaves, which must outlive
 	// the code) goes TombstoneAge after its revocation. It returns how
 	// many records it removed. Webhook deliveries delivered or abandoned
-	// go FinishedDeliveryAge after they were made. A kind of record it
+	// go FinishedDeliveryAge after they were made, and help desk codes
+	// SpentDeskCodeAge after they expired, used or not. A kind of record it
 	// cannot sweep keeps none of the others from being swept: the error
 	// joins one error for each that failed, naming it. A session whose
 	// stored record cannot be read is removed still, its end recorded
@@ -820,3 +821,11 @@ const FinishedDeliveryAge = 30 * 24 * time.Hour
 // longer than any authorization code lives (at most a minute), so the
 // code's first redemption still finds it revoked.
 const TombstoneAge = time.Hour
+
+// SpentDeskCodeAge is how long a help desk code is kept once it expired,
+// used or not (ADR 62): long enough for varde persons show to say when
+// it was used or that it expired unused, when the person comes back to
+// the help desk about it in the weeks after, and no longer, since a code
+// past its time serves nothing else. The audit log keeps its issue and
+// use for as long as it keeps events.
+const SpentDeskCodeAge = 30 * 24 * time.Hour

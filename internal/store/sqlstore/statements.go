@@ -334,6 +334,10 @@ func (db *DB) prepare(ctx context.Context) error {
 		{name: "replay_cache", sql: chunk("replay_cache", "key", "expires_at <= ?"), args: at},
 		{name: "public_keys", sql: chunk("public_keys", "kid", "expires_at <> 0 AND expires_at <= ? AND retired_at = 0"), args: at},
 		{name: "webhook_deliveries", sql: chunk("webhook_deliveries", "id", "(delivered_at <> 0 OR abandoned_at <> 0) AND created_at <= ?"), args: finishedDeliveries},
+		// Help desk codes, used or not, SpentDeskCodeAge after they
+		// expired; recovery codes (expires_at 0) never expire. No index
+		// has expires_at: the chunk's read scans the table's rows.
+		{name: "help desk codes", sql: chunk("recovery_codes", "hash", "expires_at <> 0 AND expires_at <= ?"), args: spentDeskCodes},
 	} {
 		st, err := w.PrepareContext(ctx, db.d.rebind(q.sql))
 		if err != nil {
@@ -403,6 +407,9 @@ type sweepStmt struct {
 func at(now int64) []any { return []any{now} }
 func finishedDeliveries(now int64) []any {
 	return []any{now - store.FinishedDeliveryAge.Microseconds()}
+}
+func spentDeskCodes(now int64) []any {
+	return []any{now - store.SpentDeskCodeAge.Microseconds()}
 }
 func tombstones(now int64) []any {
 	return []any{now - store.TombstoneAge.Microseconds()}

@@ -178,3 +178,56 @@ func testDeskCodes(t *testing.T, s store.Store) {
 		}
 	})
 }
+
+// testSweptDeskCodes checks that the sweep deletes a help desk code
+// SpentDeskCodeAge after it expired, used or not, and no sooner, and
+// never a recovery code, which does not expire.
+func testSweptDeskCodes(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := base(t)
+	day := 24 * time.Hour
+	// Each person's code expired (or expires) at exp; used, if not zero,
+	// at used.
+	codes := []struct {
+		person    string
+		exp, used time.Time
+		kept      bool
+	}{
+		{"used-long-ago", now.Add(-store.SpentDeskCodeAge - time.Second), now.Add(-store.SpentDeskCodeAge - time.Hour), false},
+		{"unused-long-ago", now.Add(-store.SpentDeskCodeAge), time.Time{}, false},
+		{"used-lately", now.Add(-store.SpentDeskCodeAge + time.Second), now.Add(-store.SpentDeskCodeAge - time.Hour), true},
+		{"unused-lately", now.Add(-time.Second), time.Time{}, true},
+		{"live", now.Add(time.Hour), time.Time{}, true},
+	}
+	for _, c := range codes {
+		wantErr(t, "CreatePerson", s.CreatePerson(ctx, &store.Person{ID: c.person, WebAuthnID: hash(c.person)}), nil)
+		// A recovery code is never swept, however old.
+		wantErr(t, "ReplaceRecoveryCodes", s.ReplaceRecoveryCodes(ctx, c.person, [][]byte{hash("code-" + c.person)}, c.exp.Add(-10*day)), nil)
+		_, err := s.IssueDeskCode(ctx, c.person, hash("desk-"+c.person), c.exp, c.exp.Add(-day), false, nil)
+		wantErr(t, "IssueDeskCode "+c.person, err, nil)
+		if !c.used.IsZero() {
+			_, err := s.UseDeskCode(ctx, hash("desk-"+c.person), c.used)
+			wantErr(t, "UseDeskCode "+c.person, err, nil)
+		}
+	}
+	n, err := s.DeleteExpired(ctx, now)
+	wantErr(t, "DeleteExpired", err, nil)
+	if n != 2 {
+		t.Errorf("DeleteExpired removed %d records, want the 2 help desk codes long expired", n)
+	}
+	for _, c := range codes {
+		_, err := s.GetDeskCode(ctx, c.person)
+		want := error(nil)
+		if !c.kept {
+			want = store.ErrNotFound
+		}
+		wantErr(t, "GetDeskCode after the sweep of "+c.person, err, want)
+		if n, err := s.CountRecoveryCodes(ctx, c.person); err != nil || n != 1 {
+			t.Errorf("CountRecoveryCodes of %s after the sweep = %d, %v; want 1", c.person, n, err)
+		}
+	}
+	// The live code still logs its person in.
+	if who, err := s.UseDeskCode(ctx, hash("desk-live"), now); err != nil || who != "live" {
+		t.Errorf("UseDeskCode of the live code after the sweep = %q, %v; want live", who, err)
+	}
+}

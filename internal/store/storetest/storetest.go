@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sweeper", testSweeper},
 		{"SweeperIdleSessions", testSweeperIdleSessions},
 		{"SweptSessionEnds", testSweptSessionEnds},
+		{"SweptDeskCodes", testSweptDeskCodes},
 		{"EndedAfterTimingOut", testEndedAfterTimingOut},
 		{"Health", testHealth},
 		{"Incidents", testIncidents},
