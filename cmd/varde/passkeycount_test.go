@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,21 @@ import (
 	idp "github.com/varde-eid/varde/internal/provider"
 	"github.com/varde-eid/varde/internal/store"
 )
+
+// choosePasskey starts a login of the relying party rp, registered on
+// d, in a browser of its own, and chooses the passkey: it returns the
+// browser and the login attempt at Varde's passkey page.
+func choosePasskey(t *testing.T, d *demoNode, issuer, rp string) (*fedRP, string) {
+	t.Helper()
+	p := newFedRPFor(t, d, issuer, rp, nil).browser()
+	req := p.start("s", "n", "v-0123456789012345678901234567890123456789012")
+	res, _ := p.get(issuer + "/login/start?" + url.Values{"req": {req}, "provider": {"passkey"}}.Encode())
+	attempt := res.Request.URL.Query().Get("attempt")
+	if res.Request.URL.Path != "/passkey/login" || attempt == "" {
+		t.Fatalf("choosing the passkey ended at %s", res.Request.URL)
+	}
+	return p, attempt
+}
 
 // TestPasskeyFailuresNameTheirAttempt: on a running node, a person who
 // chose the passkey for a relying party's login and whose browser sent
@@ -24,13 +41,7 @@ func TestPasskeyFailuresNameTheirAttempt(t *testing.T) {
 	d, issuer := startTunedDemo(t, demoTuning{})
 	ctx := context.Background()
 	from := time.Now()
-	p := newFedRPFor(t, d, issuer, "rp-passkey", nil).browser()
-	req := p.start("s", "n", "v-0123456789012345678901234567890123456789012")
-	res, _ := p.get(issuer + "/login/start?" + url.Values{"req": {req}, "provider": {"passkey"}}.Encode())
-	attempt := res.Request.URL.Query().Get("attempt")
-	if res.Request.URL.Path != "/passkey/login" || attempt == "" {
-		t.Fatalf("choosing the passkey ended at %s", res.Request.URL)
-	}
+	p, attempt := choosePasskey(t, d, issuer, "rp-passkey")
 	var post func(path string, body any) int
 	post = func(path string, body any) int {
 		t.Helper()
@@ -84,5 +95,60 @@ func TestPasskeyFailuresNameTheirAttempt(t *testing.T) {
 	}
 	if got.People != 0 || got.FailedAttempts != 0 {
 		t.Errorf("affected %+v, want no one: nothing failed on Varde's side", got)
+	}
+}
+
+// TestRecoveryCodeMistakesCountNoOne: on a running node, a person who
+// chose the passkey for a relying party's login and typed recovery
+// codes that are wrong, or cannot be codes at all, is audited with
+// their login attempt and browser (the broker's handles), the ceremony
+// found, each with its own reason. A code mistyped is the person's
+// mistake, not an outage: the status page counts no one affected.
+func TestRecoveryCodeMistakesCountNoOne(t *testing.T) {
+	d, issuer := startTunedDemo(t, demoTuning{})
+	ctx := context.Background()
+	from := time.Now()
+	p, attempt := choosePasskey(t, d, issuer, "rp-recovery")
+	_, page := p.get(issuer + "/passkey/recover?" + url.Values{"attempt": {attempt}}.Encode())
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatal("the recovery page has no csrf field")
+	}
+	for _, code := range []string{strings.Repeat("A", 16), strings.Repeat("B", 16), "not a code"} {
+		r, err := p.http.PostForm(issuer+"/passkey/recover", url.Values{"attempt": {attempt}, "csrf": {m[1]}, "code": {code}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		if r.StatusCode != http.StatusBadRequest {
+			t.Fatalf("code %q: %d, want 400", code, r.StatusCode)
+		}
+	}
+
+	evs, err := d.app.Store.ListAudit(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]int{}
+	for _, e := range evs {
+		if e.Type != broker.EventAuthentication || e.Result != store.ResultFailure || e.Provider != "passkey" {
+			continue
+		}
+		reasons[e.Reason]++
+		if e.Details[idp.DetailCeremony] != idp.CeremonyFound || e.Details[broker.DetailAttempt] != broker.Handle(attempt) ||
+			e.Details[broker.DetailBrowser] == "" {
+			t.Errorf("recovery code failure %s: %v, want the ceremony found naming attempt %s and a browser",
+				e.Reason, e.Details, broker.Handle(attempt))
+		}
+	}
+	if reasons["invalid_recovery_code"] != 2 || reasons["malformed_recovery_code"] != 1 || len(reasons) != 2 {
+		t.Errorf("recovery code failures %v: want two wrong codes and one that cannot be a code", reasons)
+	}
+	got, err := d.app.Status.Affected(ctx, []string{"passkey"}, from, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.People != 0 || got.FailedAttempts != 0 {
+		t.Errorf("affected %+v, want no one: a code mistyped is the person's mistake", got)
 	}
 }

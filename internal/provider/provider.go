@@ -227,7 +227,9 @@ const DetailFault = "fault"
 
 // DetailCeremony is the Details key of the audit event a provider
 // records of a login ceremony of its own that failed (Varde's passkey
-// provider): CeremonyFound when the ceremony was found, begun for the
+// provider: a passkey's, or a recovery or help desk code typed for a
+// login the broker holds, which is always found): CeremonyFound when
+// the ceremony was found, begun for the
 // login attempt that the event then names through Tracer, or
 // CeremonyUnknown when none was (made up, used already, past its time,
 // or not read), which anyone can send. The status page counts a person

@@ -109,7 +109,13 @@
 // then names with the browser (provider.Tracer), so retries are one
 // person; its other failures (a response that does not verify, to a
 // ceremony made up or used already) anyone can send, and count for
-// nothing; one through
+// nothing. A recovery or help desk code typed for a login the broker
+// holds is such a ceremony, found: it counts when the code could not be
+// checked or the login not finished on Varde's side, and never when
+// the code was rejected for what was typed (one that cannot be a code,
+// a wrong, used or expired one, too many tries, a made-up form cookie),
+// which is the person's mistake or anyone's junk, even as recorded by
+// a node that predates the ceremony detail; one through
 // an upstream eID that failed on Varde's side (its login state could
 // not be stored or taken, or the node failed itself) counts against the
 // component its event names in provider.DetailFault ("store", or the

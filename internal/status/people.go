@@ -58,6 +58,18 @@ var notTheProvider = []string{reasonCancelled, reasonUnverified, reasonNotAccept
 // errors of Varde's, not of what the browser sent.
 var vardesOwn = []string{provider.ReasonInternal, provider.ReasonStoreUnavailable, provider.ReasonOutcomeUnknown}
 
+// The Details "method" of the passkey provider's events of a recovery
+// code and of a help desk code (package passkeyidp).
+const (
+	methodRecoveryCode = "recovery-code"
+	methodDeskCode     = "desk-code"
+)
+
+// codeRejected are the reasons of the passkey provider's events of a
+// recovery or help desk code that logged nobody in because of what was
+// typed or sent: never an error of Varde's.
+var codeRejected = []string{"malformed_recovery_code", "invalid_recovery_code", "used_desk_code", "expired_desk_code", "rate_limited", "unknown_browser"}
+
 // auditPage is how many audit events one read returns.
 const auditPage = 2000
 
@@ -278,12 +290,21 @@ func (t *tally) counts(ev *store.AuditEvent) bool {
 	}
 	if c := ev.Details[provider.DetailCeremony]; c != "" {
 		// Varde's passkey provider's own record of a ceremony that
-		// failed: someone was kept out only by an error of Varde's on a
-		// ceremony begun for a login attempt, which the event names. A
-		// response that does not verify, anyone who begins a ceremony
-		// can send; one to a ceremony not found, anyone at all.
+		// failed (a passkey's, or a recovery code's typed for a login
+		// the broker holds): someone was kept out only by an error of
+		// Varde's on a ceremony begun for a login attempt, which the
+		// event names. A response that does not verify, or a code
+		// mistyped, wrong, used or past its time, anyone who begins a
+		// ceremony can send; one to a ceremony not found, anyone at all.
 		return c == provider.CeremonyFound && ev.Type == eventAuthentication && ev.Result == store.ResultFailure &&
 			slices.Contains(t.components, ev.Provider) && slices.Contains(vardesOwn, ev.Reason)
+	}
+	if m := ev.Details["method"]; (m == methodRecoveryCode || m == methodDeskCode) && slices.Contains(codeRejected, ev.Reason) {
+		// A code rejected, recorded by a node that predates the
+		// ceremony detail: what the person typed or sent, not an
+		// outage. (The broker's events of a code's login that failed
+		// past the provider have the same method and other reasons.)
+		return false
 	}
 	if ev.Details["method"] == provider.MethodUpstream {
 		// The eID's own record of a failure the broker records again

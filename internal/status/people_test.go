@@ -330,16 +330,64 @@ func TestPasskeyFailureCountsOneAttemptAndNoJunk(t *testing.T) {
 	}
 	var evs []*store.AuditEvent
 	for _, f := range failures {
-		d := map[string]string{"method": "passkey", provider.DetailCeremony: f.ceremony}
-		if f.attempt != "" {
-			d[broker.DetailAttempt] = f.attempt
-		}
-		if f.browser != "" {
-			d[broker.DetailBrowser] = f.browser
-		}
-		evs = append(evs, &store.AuditEvent{Reason: f.reason, Details: d})
+		evs = append(evs, &store.AuditEvent{Reason: f.reason, Details: tracedDetails("passkey", f.ceremony, f.attempt, f.browser)})
 	}
 	if got, want := passkeyFailures(t, evs), (status.Affected{People: 2, FailedAttempts: 3}); got != want {
 		t.Errorf("affected = %+v, want %+v", got, want)
 	}
+}
+
+// TestRecoveryCodeFailureCountsOnlyVardesOwn: a recovery code (or help
+// desk code) that logs nobody in because of what was typed or sent — a
+// code that cannot be one, a wrong, used or expired code, too many
+// tries, a made-up form cookie — is the person's mistake or anyone's
+// junk, not an outage, and counts nobody, whether its event names its
+// login attempt or, from a node that predates that, names none. Only a
+// failure on Varde's side (internal, store_unavailable, outcome_unknown)
+// of a login attempt the broker holds counts, once per attempt however
+// often the person tries again, and once per browser for the account's
+// login, which has no attempt.
+func TestRecoveryCodeFailureCountsOnlyVardesOwn(t *testing.T) {
+	failures := []struct {
+		reason, method, ceremony, attempt, browser string
+	}{
+		{provider.ReasonStoreUnavailable, "recovery-code", provider.CeremonyFound, "a1", "b1"},
+		{provider.ReasonStoreUnavailable, "recovery-code", provider.CeremonyFound, "a1", "b1"}, // the same attempt, again
+		{provider.ReasonInternal, "recovery-code", provider.CeremonyFound, "", "b2"},           // the account's login
+		{provider.ReasonInternal, "recovery-code", provider.CeremonyFound, "", "b2"},
+		{provider.ReasonOutcomeUnknown, "desk-code", provider.CeremonyFound, "a3", "b3"},
+		{"malformed_recovery_code", "recovery-code", provider.CeremonyFound, "a4", "b4"},
+		{"invalid_recovery_code", "recovery-code", provider.CeremonyFound, "a5", "b5"},
+		{"rate_limited", "recovery-code", provider.CeremonyFound, "a6", "b6"},
+		{"unknown_browser", "recovery-code", provider.CeremonyFound, "", "b7"},
+		{"used_desk_code", "desk-code", provider.CeremonyFound, "a8", "b8"},
+		{"expired_desk_code", "desk-code", provider.CeremonyFound, "a9", "b9"},
+		// As a node that predates the ceremony detail records them.
+		{"malformed_recovery_code", "recovery-code", "", "", ""},
+		{"invalid_recovery_code", "recovery-code", "", "", ""},
+		{"rate_limited", "recovery-code", "", "", ""},
+		{"unknown_browser", "recovery-code", "", "", ""},
+		{"used_desk_code", "desk-code", "", "", ""},
+		{"expired_desk_code", "desk-code", "", "", ""},
+	}
+	var evs []*store.AuditEvent
+	for _, f := range failures {
+		evs = append(evs, &store.AuditEvent{Reason: f.reason, Details: tracedDetails(f.method, f.ceremony, f.attempt, f.browser)})
+	}
+	if got, want := passkeyFailures(t, evs), (status.Affected{People: 3, FailedAttempts: 5}); got != want {
+		t.Errorf("affected = %+v, want %+v", got, want)
+	}
+}
+
+// tracedDetails are the Details of the passkey provider's event of a
+// failed login by method: the ceremony, the attempt's and the browser's
+// handles, each left out when "".
+func tracedDetails(method, ceremony, attempt, browser string) map[string]string {
+	d := map[string]string{"method": method}
+	for k, v := range map[string]string{provider.DetailCeremony: ceremony, broker.DetailAttempt: attempt, broker.DetailBrowser: browser} {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	return d
 }

@@ -161,10 +161,7 @@ func (p *Provider) loginFinish(w http.ResponseWriter, r *http.Request) {
 		// Named by its attempt and browser, the failure counts one
 		// person however often they retry (package status).
 		if attempt, found := passkey.AttemptOf(err); found {
-			ev.Details[provider.DetailCeremony] = provider.CeremonyFound
-			if t, ok := p.Finisher.(provider.Tracer); ok {
-				ev.Details = t.Trace(r, attempt, ev.Details)
-			}
+			ev.Details = p.traceFound(r, attempt, ev.Details)
 		}
 		var ce *passkey.CredentialError
 		if errors.As(err, &ce) {
@@ -266,4 +263,16 @@ func (p *Provider) pagePerson(w http.ResponseWriter, r *http.Request) (*store.Se
 		return nil, nil, false
 	}
 	return s, person, true
+}
+
+// traceFound marks d, the Details of a failed login's event, as of a
+// ceremony found (provider.DetailCeremony), begun for attempt, and adds
+// the handles of attempt and of r's browser where the Finisher can name
+// them (provider.Tracer), and returns it.
+func (p *Provider) traceFound(r *http.Request, attempt string, d map[string]string) map[string]string {
+	d[provider.DetailCeremony] = provider.CeremonyFound
+	if t, ok := p.Finisher.(provider.Tracer); ok {
+		d = t.Trace(r, attempt, d)
+	}
+	return d
 }

@@ -472,7 +472,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	// stray character) says nothing about any code, and takes no try.
 	code, fault := readCode(r.PostFormValue("code"))
 	if fault != nil {
-		p.auditFailure(ctx, "authentication", "malformed_recovery_code", methodRecoveryCode, "")
+		p.codeFailed(r, attempt, "malformed_recovery_code", methodRecoveryCode)
 		p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: fault.Key, ErrorArg: fault.Arg, Code: typedCode(r), Timeout: timeout})
 		return
 	}
@@ -483,22 +483,22 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		// browser that is known.
 		known, err := p.browserKnown(r)
 		if err != nil {
-			p.internalError(w, r, "recovery browser", err)
+			p.codeError(w, r, attempt, methodRecoveryCode, "recovery browser", err)
 			return
 		}
 		if !known {
-			p.auditFailure(ctx, "authentication", "unknown_browser", methodRecoveryCode, "")
+			p.codeFailed(r, attempt, "unknown_browser", methodRecoveryCode)
 			p.renderRecover(w, r, http.StatusBadRequest, recoverData{Attempt: attempt, Error: "recover.err.again", Code: typedCode(r), Timeout: timeout})
 			return
 		}
 	}
 	slot, err := p.tryAllowed(r, attempt)
 	if err != nil {
-		p.internalError(w, r, "recovery rate limit", err)
+		p.codeError(w, r, attempt, methodRecoveryCode, "recovery rate limit", err)
 		return
 	}
 	if slot == 0 {
-		p.auditFailure(ctx, "authentication", "rate_limited", methodRecoveryCode, "")
+		p.codeFailed(r, attempt, "rate_limited", methodRecoveryCode)
 		// A relying party's login gets fresh tries when it starts again;
 		// an account login's tries are this browser's for an hour, and
 		// starting again would only meet this page once more.
@@ -514,12 +514,12 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	usedAt, hash := p.now(), hashCode(code)
 	personID, desk, err := p.useCode(ctx, hash, usedAt)
+	method := methodRecoveryCode
+	if desk {
+		method = methodDeskCode
+	}
 	if wrong := wrongCodeReason(err); wrong != "" {
-		method := methodRecoveryCode
-		if desk {
-			method = methodDeskCode
-		}
-		p.auditFailure(ctx, "authentication", wrong, method, "")
+		p.codeFailed(r, attempt, wrong, method)
 		d := recoverData{Attempt: attempt, Error: wrongCodeMessage[wrong], Code: typedCode(r), Timeout: timeout}
 		// What is left is said when it can be read; the page does
 		// without it otherwise.
@@ -532,7 +532,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		p.internalError(w, r, "use recovery code", err)
+		p.codeError(w, r, attempt, method, "use recovery code", err)
 		return
 	}
 	person, err := p.Persons.GetPerson(ctx, personID)
@@ -543,7 +543,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		if rerr := p.RecoveryCodes.RestoreRecoveryCode(ctx, hash, usedAt); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
-		p.internalError(w, r, "recovery code person", err)
+		p.codeError(w, r, attempt, method, "recovery code person", err)
 		return
 	}
 	if person.Blocked() {
@@ -551,7 +551,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 		// says so: the code granted nothing, and is given back, so that
 		// whoever holds the person's codes cannot use them up.
 		if err := p.RecoveryCodes.RestoreRecoveryCode(ctx, hash, usedAt); err != nil {
-			p.internalError(w, r, "give back a blocked person's recovery code", err)
+			p.codeError(w, r, attempt, method, "give back a blocked person's recovery code", err)
 			return
 		}
 	} else if desk {
@@ -563,7 +563,7 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 			if rerr := p.RecoveryCodes.RestoreRecoveryCode(ctx, hash, usedAt); rerr != nil {
 				err = errors.Join(err, rerr)
 			}
-			p.internalError(w, r, "end sessions for a help desk code", err)
+			p.codeError(w, r, attempt, method, "end sessions for a help desk code", err)
 			return
 		}
 	}
@@ -577,6 +577,24 @@ func (p *Provider) recoverSubmit(w http.ResponseWriter, r *http.Request) {
 	// The login ends on the request as this request read it first
 	// (h.Finish), not on a read of it again.
 	p.finishHeld(w, r, h, attempt, res)
+}
+
+// codeFailed audits a recovery or help desk code (method) typed for
+// attempt, a login the broker holds, that logged nobody in for reason:
+// as the ceremony found, naming through the broker the attempt and the
+// browser, so that the status page counts the person once however often
+// they try again, and only when reason is an error of Varde's.
+func (p *Provider) codeFailed(r *http.Request, attempt, reason, method string) {
+	p.audit(r.Context(), &store.AuditEvent{Type: "authentication", Result: store.ResultFailure, Reason: reason,
+		Details: p.traceFound(r, attempt, map[string]string{"method": method})})
+}
+
+// codeError answers a code typed for attempt that failed on Varde's
+// side (internalError), audited as such (codeFailed): the person could
+// not get in.
+func (p *Provider) codeError(w http.ResponseWriter, r *http.Request, attempt, method, msg string, err error) {
+	p.codeFailed(r, attempt, provider.ErrorReason(err), method)
+	p.internalError(w, r, msg, err)
 }
 
 // useCode uses the code whose hash is hash at at: one of a person's
