@@ -32,8 +32,9 @@ const personsUsage = `usage: varde persons <show|block|unblock> --config FILE [f
               retired by add-number --merge, who holds no number), and
               show their ways in: identifiers, passkeys, recovery codes
               left, the help desk code (recover) and whether it is still
-              good, live sessions, refresh tokens, and whether their Varde
-              ID is blocked
+              good, was used or expired (kept 30 days after it expires),
+              live sessions, refresh tokens, and whether their Varde ID is
+              blocked
   block       block the person's Varde ID at once (--reason, required): every
               way in refuses them, their sessions end (relying parties that
               got tokens in them are told), and their refresh and access
