@@ -39,7 +39,8 @@ func Chromium() (string, error) {
 
 // Start runs a fresh headless Chromium, with a new temporary profile, and
 // returns the context of one tab in it, for chromedp.Do and chromedp.Run.
-// The browser is closed when the test ends. Start skips the test with
+// The browser is closed when the test ends. The context keeps the tab's
+// last navigation events, for Trace. Start skips the test with
 // -short or when Chromium is missing, except that a missing Chromium
 // fails the test when opt.Required is set.
 func Start(t testing.TB, opt Options) context.Context {
@@ -86,6 +87,10 @@ func Start(t testing.TB, opt Options) context.Context {
 	// such and not as the first step of the test failing.
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium (%s): %v", path, err)
+	}
+	ctx, err = Record(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return ctx
 }
