@@ -99,10 +99,13 @@ func Start(t testing.TB, opt Options) context.Context {
 // a step that found its element and then failed to act on it because
 // the page's node ids were renewed in between runs again. Use it in
 // place of chromedp.Do for steps that click, type or read elements.
+// The tab's trace (see Trace) says when each step began and how it
+// ended, so that a step that hangs is named among the page's events.
 func Do(ctx context.Context, steps ...chromedp.Action[chromedp.Void]) error {
+	tr, _ := ctx.Value(traceKey{}).(*trace)
 	settled := make([]chromedp.Action[chromedp.Void], len(steps))
 	for i, s := range steps {
-		settled[i] = Settled(s)
+		settled[i] = tr.step(i+1, len(steps), Settled(s))
 	}
 	return chromedp.Do(ctx, settled...)
 }

@@ -2,6 +2,7 @@ package browsertest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -186,7 +187,8 @@ func TestLoaded(t *testing.T) {
 
 // TestTrace: the trace of a tab names each document it loaded and why,
 // here a page the server redirects to a second that its script replaces
-// with a third, and still answers once the step's context has ended.
+// with a third, and each action of Do, and still answers once the
+// step's context has ended.
 func TestTrace(t *testing.T) {
 	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -213,11 +215,18 @@ func TestTrace(t *testing.T) {
 	for _, want := range []string{
 		"GET " + srv.URL + "/first", "response", "GET " + srv.URL + "/second",
 		"page asks to navigate (scriptInitiated) to " + srv.URL + "/third", "GET " + srv.URL + "/third",
-		"lifecycle load", "load event",
+		"lifecycle load", "load event", "action 1 of 2 begins", "action 1 of 2 done", "action 2 of 2 done",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("trace lacks %q:\n%s", want, got)
 		}
+	}
+	boom := errors.New("boom")
+	if err := browsertest.Do(ctx, chromedp.Func(func(context.Context, *chromedp.Target) error { return boom })); !errors.Is(err, boom) {
+		t.Fatalf("Do of a failing action: %v", err)
+	}
+	if got := browsertest.Trace(ctx); !strings.HasSuffix(got, "action 1 of 1 fails: boom") {
+		t.Errorf("trace after a failing action ends:\n%s", got[strings.LastIndex(got, "\n")+1:])
 	}
 	if browsertest.Trace(context.Background()) != "" {
 		t.Error("a context not from Start has a trace")

@@ -54,11 +54,29 @@ func (tr *trace) add(line string) {
 	tr.lines = append(tr.lines, fmt.Sprintf("%8.3fs %s", time.Since(tr.start).Seconds(), line))
 }
 
+// step returns a, noting in the trace when it begins and how it ends,
+// as action n of the total; a itself for a tab without a trace.
+func (tr *trace) step(n, total int, a chromedp.Action[chromedp.Void]) chromedp.Action[chromedp.Void] {
+	if tr == nil {
+		return a
+	}
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		tr.add(fmt.Sprintf("action %d of %d begins", n, total))
+		v, err := a(ctx, t)
+		if err != nil {
+			tr.add(fmt.Sprintf("action %d of %d fails: %v", n, total, err))
+		} else {
+			tr.add(fmt.Sprintf("action %d of %d done", n, total))
+		}
+		return v, err
+	}
+}
+
 // Trace returns the last navigation events of the tab of ctx (a context
 // from Start or Record, or one made from it), one a line with the
 // seconds since recording started: the documents requested and their
-// answers, the navigations the page asked for, lifecycle events and
-// script errors. It reads only what was recorded, so it works when the
+// answers, the navigations the page asked for, lifecycle events, script
+// errors, and the actions of Do as they begin and end. It reads only what was recorded, so it works when the
 // tab or the context no longer answers; "" for a context from neither.
 func Trace(ctx context.Context) string {
 	tr, _ := ctx.Value(traceKey{}).(*trace)
