@@ -136,6 +136,7 @@ func TestPagesWCAG(t *testing.T) {
 		}
 		for _, p := range pages {
 			t.Run(lang+"/"+p.name, func(t *testing.T) {
+				b := b.page(t)
 				path := p.path
 				if p.late != nil {
 					path = p.late(t)
@@ -162,6 +163,7 @@ func TestPagesWCAG(t *testing.T) {
 			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req)},
 		} {
 			t.Run(lang+"/"+p.name+" with the warning before it ends", func(t *testing.T) {
+				b := b.page(t)
 				b.visit(t, n.issuer+p.path, 200)
 				b.auditWarning(t, lang, "login-timeout")
 			})
@@ -169,6 +171,7 @@ func TestPagesWCAG(t *testing.T) {
 			// button beside the sentence that says until when, and,
 			// after it was pressed, the words that say so.
 			t.Run(lang+"/"+p.name+" without script, kept", func(t *testing.T) {
+				b := b.page(t)
 				b.visit(t, n.issuer+p.path+"&kept=1", 200)
 				b.do(t, "show the page's own keep button", chromedp.Evaluate[chromedp.Void](`document.querySelector("form.timeout-keep").hidden = false`))
 				b.audit(t, lang, `#login-timeout-extend`)
@@ -975,8 +978,32 @@ func newBrowser(t *testing.T, path, axeSrc string) *browser {
 	if err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	if b.ctx, err = browsertest.Record(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
+
+// page returns b for one subtest: its steps give up after pageLimit,
+// so that a page that hangs fails its own subtest, saying what the tab
+// was doing, and leaves the browser's time to the pages after it.
+func (b *browser) page(t *testing.T) *browser {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, pageLimit)
+	t.Cleanup(func() {
+		if t.Failed() && ctx.Err() != nil {
+			t.Logf("the tab's last navigation events:\n%s", browsertest.Trace(ctx))
+		}
+		cancel()
+	})
+	p := *b
+	p.ctx = ctx
+	return &p
+}
+
+// pageLimit bounds the checks of one page: seconds on a loaded machine,
+// well inside the browser's six minutes.
+const pageLimit = time.Minute
 
 // forgetPasskeys clears the virtual authenticator's passkeys, so that it
 // can make another for the same person (the ceremony excludes the
