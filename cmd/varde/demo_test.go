@@ -404,7 +404,7 @@ func (b *browser) where() string {
 	defer cancel()
 	loc, _ := chromedp.Run(ctx, chromedp.Location())
 	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-	return "at " + loc + ":\n" + body
+	return "at " + loc + ":\n" + body + "\nlast navigation events:\n" + browsertest.Trace(b.ctx)
 }
 
 func (b *browser) text(sel string) string {

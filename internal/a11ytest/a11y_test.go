@@ -69,10 +69,11 @@ func TestPagesWCAG(t *testing.T) {
 	// reach its level.
 	unreachable := n.pendingRequestFor(t, b, "nowhere", []string{"no-such-eid"})
 	// A login for the bank that ran out of time a minute ago: its page
-	// leads back to the bank. One for each language, made just before
-	// its page is checked: the node's housekeeping deletes a request
-	// some time after its end, and the page then knows no service.
-	expiredRequest := func() string {
+	// leads back to the bank. One for each visit, made just before it:
+	// the node's housekeeping, every minute, deletes a request that has
+	// ended, and the page then knows no service, so that one made
+	// earlier is gone by the time a loaded machine comes to its page.
+	expiredRequest := func(t *testing.T) string {
 		id := random(t)
 		err := n.app.Store.CreateAuthRequest(context.Background(), &store.AuthRequest{
 			ID: id, ClientID: "bank", RedirectURI: "https://bank.example/callback", Scope: []string{"openid"}, MaxAge: -1,
@@ -104,7 +105,6 @@ func TestPagesWCAG(t *testing.T) {
 
 	for _, l := range app.Languages {
 		lang := l.Tag
-		expired := expiredRequest()
 		pages := []struct {
 			name, path string
 			status     int
@@ -117,23 +117,31 @@ func TestPagesWCAG(t *testing.T) {
 			// to the page checked: a notice is shown only to the
 			// browser the failure happened in.
 			via string
+			// late, if set, gives the path in place of path when the
+			// page is opened, for a request made just before.
+			late func(t *testing.T) string
 		}{
-			{"login", "/login?" + q(lang, "req", req), 200, "#provider-passkey", "", ""},
-			{"login with error", "/passkey/login?" + q(lang, "attempt", req), 200, ".notice .error", `<div class="notice" role="alert"`, cancelButton},
-			{"passkey login", "/passkey/login?" + q(lang, "attempt", req), 200, ceremony("login"), "", ""},
-			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req), 200, ceremony("enrol"), "", ""},
-			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code", "", ""},
-			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel", "<h1", ""},
-			{"no way to log in", "/login?" + q(lang, "req", unreachable), 503, "#cancel", "", ""},
-			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "#support", "", ""},
-			{"expired request", "/login?" + q(lang, "req", expired), 400, "#service", "", ""},
-			{"not found", "/no-such-page?" + q(lang), 404, "#support", "", ""},
-			{"logged out", "/logout?" + q(lang), 200, "main h1", "", ""},
-			{"logout not understood", "/logout?" + q(lang, "id_token_hint", "not.an.idtoken"), 400, "main h1", "", ""},
+			{"login", "/login?" + q(lang, "req", req), 200, "#provider-passkey", "", "", nil},
+			{"login with error", "/passkey/login?" + q(lang, "attempt", req), 200, ".notice .error", `<div class="notice" role="alert"`, cancelButton, nil},
+			{"passkey login", "/passkey/login?" + q(lang, "attempt", req), 200, ceremony("login"), "", "", nil},
+			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req), 200, ceremony("enrol"), "", "", nil},
+			{"recovery", "/passkey/recover?" + q(lang, "attempt", req), 200, "#code", "", "", nil},
+			{"cancel", "/authorize/cancel?" + q(lang, "req", req), 200, "#cancel", "<h1", "", nil},
+			{"no way to log in", "/login?" + q(lang, "req", unreachable), 503, "#cancel", "", "", nil},
+			{"unknown request", "/login?" + q(lang, "req", "unknown"), 400, "#support", "", "", nil},
+			{name: "expired request", late: func(t *testing.T) string { return "/login?" + q(lang, "req", expiredRequest(t)) }, status: 400, ready: "#service"},
+			{"not found", "/no-such-page?" + q(lang), 404, "#support", "", "", nil},
+			{"logged out", "/logout?" + q(lang), 200, "main h1", "", "", nil},
+			{"logout not understood", "/logout?" + q(lang, "id_token_hint", "not.an.idtoken"), 400, "main h1", "", "", nil},
 		}
 		for _, p := range pages {
 			t.Run(lang+"/"+p.name, func(t *testing.T) {
-				b.visit(t, n.issuer+p.path, p.status)
+				b := b.page(t)
+				path := p.path
+				if p.late != nil {
+					path = p.late(t)
+				}
+				b.visit(t, n.issuer+path, p.status)
 				if p.via != "" {
 					b.do(t, "click "+p.via, chromedp.Click(p.via))
 					b.until(t, `document.querySelector(`+strconv.Quote(p.ready)+`) !== null`)
@@ -155,6 +163,7 @@ func TestPagesWCAG(t *testing.T) {
 			{"enrolment", "/passkey/enrol?" + q(lang, "attempt", req)},
 		} {
 			t.Run(lang+"/"+p.name+" with the warning before it ends", func(t *testing.T) {
+				b := b.page(t)
 				b.visit(t, n.issuer+p.path, 200)
 				b.auditWarning(t, lang, "login-timeout")
 			})
@@ -162,6 +171,7 @@ func TestPagesWCAG(t *testing.T) {
 			// button beside the sentence that says until when, and,
 			// after it was pressed, the words that say so.
 			t.Run(lang+"/"+p.name+" without script, kept", func(t *testing.T) {
+				b := b.page(t)
 				b.visit(t, n.issuer+p.path+"&kept=1", 200)
 				b.do(t, "show the page's own keep button", chromedp.Evaluate[chromedp.Void](`document.querySelector("form.timeout-keep").hidden = false`))
 				b.audit(t, lang, `#login-timeout-extend`)
@@ -968,8 +978,32 @@ func newBrowser(t *testing.T, path, axeSrc string) *browser {
 	if err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	if b.ctx, err = browsertest.Record(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return b
 }
+
+// page returns b for one subtest: its steps give up after pageLimit,
+// so that a page that hangs fails its own subtest, saying what the tab
+// was doing, and leaves the browser's time to the pages after it.
+func (b *browser) page(t *testing.T) *browser {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, pageLimit)
+	t.Cleanup(func() {
+		if t.Failed() && ctx.Err() != nil {
+			t.Logf("the tab's last navigation events:\n%s", browsertest.Trace(ctx))
+		}
+		cancel()
+	})
+	p := *b
+	p.ctx = ctx
+	return &p
+}
+
+// pageLimit bounds the checks of one page: seconds on a loaded machine,
+// well inside the browser's six minutes.
+const pageLimit = time.Minute
 
 // forgetPasskeys clears the virtual authenticator's passkeys, so that it
 // can make another for the same person (the ceremony excludes the

@@ -39,7 +39,8 @@ func Chromium() (string, error) {
 
 // Start runs a fresh headless Chromium, with a new temporary profile, and
 // returns the context of one tab in it, for chromedp.Do and chromedp.Run.
-// The browser is closed when the test ends. Start skips the test with
+// The browser is closed when the test ends. The context keeps the tab's
+// last navigation events, for Trace. Start skips the test with
 // -short or when Chromium is missing, except that a missing Chromium
 // fails the test when opt.Required is set.
 func Start(t testing.TB, opt Options) context.Context {
@@ -87,6 +88,10 @@ func Start(t testing.TB, opt Options) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium (%s): %v", path, err)
 	}
+	ctx, err = Record(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return ctx
 }
 
@@ -94,10 +99,13 @@ func Start(t testing.TB, opt Options) context.Context {
 // a step that found its element and then failed to act on it because
 // the page's node ids were renewed in between runs again. Use it in
 // place of chromedp.Do for steps that click, type or read elements.
+// The tab's trace (see Trace) says when each step began and how it
+// ended, so that a step that hangs is named among the page's events.
 func Do(ctx context.Context, steps ...chromedp.Action[chromedp.Void]) error {
+	tr, _ := ctx.Value(traceKey{}).(*trace)
 	settled := make([]chromedp.Action[chromedp.Void], len(steps))
 	for i, s := range steps {
-		settled[i] = Settled(s)
+		settled[i] = tr.step(i+1, len(steps), Settled(s))
 	}
 	return chromedp.Do(ctx, settled...)
 }

@@ -2,10 +2,12 @@ package browsertest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/chromedp/cdproto"
@@ -180,5 +182,53 @@ func TestLoaded(t *testing.T) {
 	state, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState`))
 	if err != nil || state != "complete" {
 		t.Errorf("document.readyState after Loaded = %q (%v), want complete", state, err)
+	}
+}
+
+// TestTrace: the trace of a tab names each document it loaded and why,
+// here a page the server redirects to a second that its script replaces
+// with a third, and each action of Do, and still answers once the
+// step's context has ended.
+func TestTrace(t *testing.T) {
+	ctx := browsertest.Start(t, browsertest.Options{Required: os.Getenv("CI") != ""})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/first":
+			http.Redirect(w, r, "/second", http.StatusSeeOther)
+		case "/second":
+			fmt.Fprint(w, `<!doctype html><html lang="en"><title>Second</title><script>location.replace("/third")</script></html>`)
+		case "/third":
+			fmt.Fprint(w, `<!doctype html><html lang="en"><title>Third</title><p id="third">Third</p></html>`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	step, cancel := context.WithCancel(ctx)
+	err := browsertest.Do(step, chromedp.Navigate(srv.URL+"/first"), chromedp.WaitVisible(chromedp.ID("third")))
+	cancel()
+	if err != nil {
+		t.Fatalf("open the pages: %v", err)
+	}
+	got := browsertest.Trace(step)
+	t.Logf("trace:\n%s", got)
+	for _, want := range []string{
+		"GET " + srv.URL + "/first", "response", "GET " + srv.URL + "/second",
+		"page asks to navigate (scriptInitiated) to " + srv.URL + "/third", "GET " + srv.URL + "/third",
+		"lifecycle load", "load event", "action 1 of 2 begins", "action 1 of 2 done", "action 2 of 2 done",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("trace lacks %q:\n%s", want, got)
+		}
+	}
+	boom := errors.New("boom")
+	if err := browsertest.Do(ctx, chromedp.Func(func(context.Context, *chromedp.Target) error { return boom })); !errors.Is(err, boom) {
+		t.Fatalf("Do of a failing action: %v", err)
+	}
+	if got := browsertest.Trace(ctx); !strings.HasSuffix(got, "action 1 of 1 fails: boom") {
+		t.Errorf("trace after a failing action ends:\n%s", got[strings.LastIndex(got, "\n")+1:])
+	}
+	if browsertest.Trace(context.Background()) != "" {
+		t.Error("a context not from Start has a trace")
 	}
 }

@@ -12,4 +12,8 @@
 // which runs a step again when Chromium renewed the page's node ids
 // between finding the element and acting on it, as it does when a page
 // finishes loading.
+//
+// The tab keeps its last navigation events (documents requested and
+// answered, navigations the page asked for, load events); Trace returns
+// them, so that a step that timed out can say what the page was doing.
 package browsertest
