@@ -26,7 +26,7 @@ import (
 // acknowledged passkey logs in and every person's last acknowledged
 // recovery codes work. The test server commits asynchronously by
 // default (synchronous_commit off), as a server tuned for speed may: the
-// nodes' writes commit synchronously all the same (ADR 66), or the
+// nodes' writes commit synchronously all the same (ADR 65), or the
 // immediate shutdown would lose the last commits the nodes answered for.
 func TestKilledNodeOrDatabaseOverPostgresKeepsWhatItAcknowledged(t *testing.T) {
 	if testing.Short() {

@@ -26,7 +26,7 @@
 // The overall state is the worst component's, except that a node down
 // while another node is operational, or a way to log in down while
 // another is operational or degraded, makes it degraded, not down:
-// people still log in (ADR 67). It is down when nobody can.
+// people still log in (ADR 66). It is down when nobody can.
 //
 // A node that is gone leaves the page instead (ADR 20): one that
 // stopped cleanly (it records its departure, store.Nodes), one an

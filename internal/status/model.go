@@ -166,7 +166,7 @@ type Summary struct {
 	// degraded only if nothing is worse), but a node down while another
 	// is operational counts as degraded (the others serve), and so does
 	// a way to log in down while another is operational or degraded
-	// (people log in another way; ADR 67).
+	// (people log in another way; ADR 66).
 	Overall     State         `json:"overall"`
 	Components  []Component   `json:"components"`
 	History     []History     `json:"history"`

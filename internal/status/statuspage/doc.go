@@ -47,7 +47,7 @@
 // states in the same Summary; the feed's entry text stays the
 // incident's own, so it changes only with it. The banner, when the
 // overall state is degraded while ways to log in are down (another
-// works, ADR 67), says that logging in works but not with those, and
+// works, ADR 66), says that logging in works but not with those, and
 // names them. The list of past incidents says when it also holds
 // incidents resolved before its 90 days, kept while their root-cause
 // analysis is overdue.

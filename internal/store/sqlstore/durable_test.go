@@ -9,7 +9,7 @@ import (
 )
 
 // TestPostgresWritesCommitDurably: the node's write sessions commit
-// synchronously (ADR 66) whatever the server, the database, the role or
+// synchronously (ADR 65) whatever the server, the database, the role or
 // the DSN says: a session that would commit asynchronously
 // (synchronous_commit off, which the test server has by default) is set
 // to on, on every connection the writer makes, a new one after the

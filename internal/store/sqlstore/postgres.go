@@ -193,7 +193,7 @@ const commitDurablySQL = "SELECT CASE WHEN current_setting('synchronous_commit')
 	"THEN set_config('synchronous_commit', 'on', false) ELSE current_setting('synchronous_commit') END"
 
 // commitDurably makes a new write connection's session commit
-// synchronously (ADR 66): a node answers only after the commit that
+// synchronously (ADR 65): a node answers only after the commit that
 // holds its write, and answers as though that write will outlive a
 // crash of the server. With synchronous_commit off, which a server,
 // database, role or DSN may set, the server acknowledges a COMMIT
