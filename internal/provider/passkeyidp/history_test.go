@@ -393,10 +393,15 @@ func TestActivityCursorIsThePersonsOwn(t *testing.T) {
 		}
 	}
 	notWorking("Kari's link followed by Ola", ola, older)
+	// One symbol changed to another of base64url's, so the link still
+	// decodes and only the seal can refuse it. (Flipping bits could make
+	// a ';', which ends the query's parameter, and the page would then be
+	// Kari's newest, as for no cursor.)
 	changed := []byte(token[1])
-	changed[len(changed)/2] ^= 'A' ^ 'B'
-	if changed[len(changed)/2] == token[1][len(changed)/2] {
-		t.Fatal("the link was not changed")
+	if mid := len(changed) / 2; changed[mid] == 'A' {
+		changed[mid] = 'B'
+	} else {
+		changed[mid] = 'A'
 	}
 	notWorking("Kari's link changed", kari, "/account/activity?page="+string(changed))
 	key := h.p.CursorKey
